@@ -1,0 +1,152 @@
+"""Saving and loading network weights safely.
+
+A checkpoint is a dict with two keys that matter here:
+
+- ``"vgg_repro"``: what the network is, ``{"arch", "num_classes", "width",
+  "crop_size", "dropout", "classes"}`` (``classes``: the class folder names,
+  in label order, or ``None``);
+- ``"state_dict"``: its weights, with keys as in :class:`vgg_repro.models.VGG`,
+  or prefixed by ``net.`` in a Lightning checkpoint (the LightningModule keeps
+  the network as ``self.net`` and adds the ``"vgg_repro"`` entry when saving).
+
+Loading never unpickles arbitrary objects: ``torch.load(weights_only=True)``
+refuses anything but tensors and plain containers, so a downloaded checkpoint
+cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vgg_repro import models
+from vgg_repro.errors import CheckpointError
+
+META_KEY = "vgg_repro"
+META_FIELDS = ("arch", "num_classes", "width", "crop_size", "dropout", "classes")
+
+
+def model_meta(model: models.VGG, width: float, classes: list[str] | None = None) -> dict:
+    """The ``"vgg_repro"`` entry describing ``model`` (width is not recoverable from it)."""
+    return {
+        "arch": model.name,
+        "num_classes": model.num_classes,
+        "width": float(width),
+        "crop_size": model.crop_size,
+        "dropout": float(model.classifier[2].p),
+        "classes": list(classes) if classes is not None else None,
+    }
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file, then rename: a kill mid-write leaves the old file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(path: str | os.PathLike, model: models.VGG, width: float, classes=None) -> None:
+    """Save a network's weights and description, atomically."""
+    atomic_save({META_KEY: model_meta(model, width, classes), "state_dict": model.state_dict()}, path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read a checkpoint with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or holds pickled
+            objects other than tensors and plain containers (which could run
+            code); nothing from it is executed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"refused to load {path}: it contains pickled objects other than tensors and "
+            f"plain containers, which could run code when loaded ({str(err).splitlines()[0]}). "
+            "Only load checkpoints from sources you trust; re-save trusted ones with "
+            "vgg_repro.checkpoints.save_model."
+        ) from None
+    except Exception as err:  # truncated, not a torch file, ...
+        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} is not a checkpoint (a {type(ckpt).__name__}, not a dict)")
+    return ckpt
+
+
+def checkpoint_meta(ckpt: dict, path: str | os.PathLike = "checkpoint") -> dict:
+    """The ``"vgg_repro"`` description of a loaded checkpoint."""
+    meta = ckpt.get(META_KEY)
+    if not isinstance(meta, dict) or not all(k in meta for k in META_FIELDS):
+        raise CheckpointError(
+            f"{path} has no vgg_repro description (arch, classes, width...): it was not "
+            "written by vgg-repro. For torchvision weights use vgg_repro.models.from_torchvision."
+        )
+    return meta
+
+
+def model_from_checkpoint(
+    path: str | os.PathLike,
+    arch: str | None = None,
+    num_classes: int | None = None,
+) -> tuple[models.VGG, dict]:
+    """Rebuild the network stored in a checkpoint, on the CPU, in eval mode.
+
+    Args:
+        path: a file from :func:`save_model` or a Lightning checkpoint of vgg-repro.
+        arch: if given, the configuration the caller expects.
+        num_classes: if given, the class count the caller expects.
+
+    Returns:
+        The network and its description (see :data:`META_FIELDS`).
+
+    Raises:
+        CheckpointError: unsafe or unreadable file, or a configuration or class
+            count other than the expected one (the message names both).
+    """
+    ckpt = load_checkpoint(path)
+    meta = checkpoint_meta(ckpt, path)
+    if arch is not None and models.canonical_name(arch) != meta["arch"]:
+        raise CheckpointError(
+            f"{path} holds configuration {meta['arch']}, not {models.canonical_name(arch)} "
+            "as requested; pass the checkpoint's configuration or another checkpoint"
+        )
+    if num_classes is not None and num_classes != meta["num_classes"]:
+        raise CheckpointError(
+            f"{path} has {meta['num_classes']} classes, the data has {num_classes}; "
+            "evaluate it on the dataset it was trained for"
+        )
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} has no state_dict")
+    if any(k.startswith("net.") for k in state):  # a Lightning checkpoint
+        state = {k[4:]: v for k, v in state.items() if k.startswith("net.")}
+    model = models.build_meta(
+        meta["arch"],
+        num_classes=meta["num_classes"],
+        width=meta["width"],
+        dropout=meta["dropout"],
+        crop_size=meta["crop_size"],
+    ).to_empty(device="cpu")
+    try:
+        models.load_state_dict_checked(model, state, str(path))
+    except models.ConfigError as err:
+        raise CheckpointError(str(err)) from None
+    return model.eval(), meta
