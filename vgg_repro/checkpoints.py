@@ -61,7 +61,9 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
 
 def save_model(path: str | os.PathLike, model: models.VGG, width: float, classes=None) -> None:
     """Save a network's weights and description, atomically."""
-    atomic_save({META_KEY: model_meta(model, width, classes), "state_dict": model.state_dict()}, path)
+    atomic_save(
+        {META_KEY: model_meta(model, width, classes), "state_dict": model.state_dict()}, path
+    )
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

@@ -35,15 +35,15 @@ def models_main(argv: list[str]) -> int:
     parser.add_argument("--image-size", type=int, default=224, help="side for the MAC count")
     args = parser.parse_args(argv)
     aliases = {v: k for k, v in models.ALIASES.items()}
-    header = f"{'config':<7}{'alias':<11}{'weight layers':>14}{'parameters':>14}{'GMACs':>8}"
-    print(header)
-    print("-" * len(header))
-    for name in models.CFGS:
+    rows = []
+    for name in models.CFGS:  # build all first: a bad setting fails before any output
         net = models.build_meta(name, num_classes=args.num_classes, width=args.width)
         params = models.count_parameters(net)
         macs = models.count_macs(net, args.image_size) / 1e9
         layers = models.num_weight_layers(name)
-        print(f"{name:<7}{aliases[name]:<11}{layers:>14}{params:>14,}{macs:>8.2f}")
+        rows.append(f"{name:<7}{aliases[name]:<11}{layers:>14}{params:>14,}{macs:>8.2f}")
+    header = f"{'config':<7}{'alias':<11}{'weight layers':>14}{'parameters':>14}{'GMACs':>8}"
+    print("\n".join([header, "-" * len(header), *rows]))
     print(f"\nGMACs: multiply-accumulates of one {args.image_size}x{args.image_size} forward pass.")
     return 0
 

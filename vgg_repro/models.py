@@ -365,6 +365,8 @@ def count_macs(model: nn.Module, image_size: int = 224) -> int:
     """
     from torch.utils.flop_counter import FlopCounterMode
 
+    if image_size < 32:
+        raise ConfigError(f"image_size must be at least 32 (five 2x2 max-pools); got {image_size}")
     param = next(model.parameters())
     x = torch.zeros(1, 3, image_size, image_size, device=param.device, dtype=param.dtype)
     was_training = model.training
@@ -407,7 +409,8 @@ def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, Any], wha
             parts.append(f"{len(shapes)} shape mismatches (first: {shapes[:2]})")
         raise ConfigError(
             f"{what} does not fit configuration {target} "
-            f"(classes={getattr(model, 'num_classes', '?')}): " + "; ".join(parts)
+            f"(classes={getattr(model, 'num_classes', '?')}): "
+            + "; ".join(parts)
             + ". Check the configuration name, width and number of classes."
         )
     model.load_state_dict(state_dict, strict=True)

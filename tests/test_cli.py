@@ -1,0 +1,29 @@
+"""The vgg-repro command: help, the models table, and errors without tracebacks."""
+
+import subprocess
+import sys
+
+from vgg_repro import cli
+
+
+def test_models_table_counts_parameters_and_macs(capsys):
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "D      vgg16                  16   138,357,544   15.47" in out
+    assert "C      vgg16-c                16   133,638,952   11.77" in out
+    assert len([line for line in out.splitlines() if "vgg1" in line]) == 6
+
+
+def test_bad_setting_is_one_line_error_not_traceback(capsys):
+    assert cli.main(["models", "--width", "0"]) == 2
+    captured = capsys.readouterr()
+    assert "vgg-repro models: error: width must be a positive number" in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_console_script_help_lists_commands():
+    result = subprocess.run(
+        [sys.executable, "-m", "vgg_repro.cli", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert "models" in result.stdout and "usage: vgg-repro" in result.stdout
