@@ -1,0 +1,93 @@
+"""Images/s of dense vs multi-crop evaluation for one network, at the same test scales.
+
+The paper (Sec. 3.2) argues that dense evaluation is far cheaper than multi-crop,
+which "requires network re-computation for each crop". This measures both on
+synthetic 4:3 images (no data loading: the network's share of the cost) in one
+run, and counts the multiply-accumulates of each, so the ratio can be quoted::
+
+    python bench/bench_eval.py                                  # narrow D, CPU
+    python bench/bench_eval.py --width 1 --device cuda --images 32 --batch-size 8
+
+Not a test: timings depend on the machine. Random weights (cost does not depend on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from vgg_repro import models
+from vgg_repro.evaluation import dense_evaluate, multi_crop, multi_scale
+
+
+def synthetic(n: int, q: int, device: torch.device) -> torch.Tensor:
+    """N landscape 4:3 images with shorter side Q (the commonest ImageNet shape)."""
+    return torch.randn(n, 3, q, q * 4 // 3, device=device)
+
+
+def images_per_second(protocol, net, batches, repeats: int, device: torch.device) -> float:
+    """Throughput of ``multi_scale(net, batches, protocol)`` over ``repeats`` runs."""
+    multi_scale(net, batches, protocol)  # warm-up: allocator, kernel selection
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        multi_scale(net, batches, protocol)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return repeats * batches[0].shape[0] / (time.perf_counter() - start)
+
+
+def gmacs_per_image(protocol, net, scales: list[int], device: torch.device) -> float:
+    with FlopCounterMode(display=False) as counter:
+        multi_scale(net, [synthetic(1, q, device) for q in scales], protocol)
+    return counter.get_total_flops() / 2 / 1e9
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="D", help="configuration (default D, VGG-16)")
+    parser.add_argument("--width", type=float, default=0.125, help="channel multiplier")
+    parser.add_argument("--scales", default="256,384,512", help="test scales Q (Table 4/5)")
+    parser.add_argument("--images", type=int, default=4, help="images per batch")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per protocol")
+    parser.add_argument("--batch-size", type=int, default=200, help="crops per forward pass")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    device = torch.device(args.device)
+    scales = [int(q) for q in args.scales.split(",")]
+    torch.manual_seed(0)
+    model = models.build(args.arch, width=args.width, init="xavier").eval().to(device)
+    net = models.to_dense(model)
+    batches = [synthetic(args.images, q, device) for q in scales]
+
+    def crops(n, x):
+        return multi_crop(n, x, chunk=args.batch_size)
+
+    with torch.inference_mode():
+        dense_rate = images_per_second(dense_evaluate, net, batches, args.repeats, device)
+        crop_rate = images_per_second(crops, net, batches, args.repeats, device)
+        dense_macs = gmacs_per_image(dense_evaluate, net, scales, device)
+        crop_macs = gmacs_per_image(crops, net, scales, device)
+
+    name = f"{args.arch} (width {args.width:g})"
+    print(f"{name}, Q = {scales}, 4:3 images, {args.device}, {torch.get_num_threads()} threads")
+    rows = [("dense (2 passes per scale)", dense_rate, dense_macs)]
+    rows += [("multi-crop (50 crops per scale)", crop_rate, crop_macs)]
+    for label, rate, macs in rows:
+        print(f"  {label:<33}{rate:8.2f} images/s {macs:8.2f} GMACs/image")
+    print(
+        f"  dense is {dense_rate / crop_rate:.1f}x faster measured, "
+        f"{crop_macs / dense_macs:.1f}x fewer multiply-accumulates"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""Speed of the package on whatever device it finds (issue 7): one run, one table, one JSON.
+
+    python bench/bench_perf.py                      # full-size on a GPU, small on a CPU
+    python bench/bench_perf.py --out bench/perf.json --steps 20
+
+Measures, in the same run:
+
+1. training step throughput (images/s) and model FLOP utilisation of A, D and E:
+   the fast path (bf16 autocast, channels_last, torch.compile, fused SGD, as
+   ``vgg-repro fit`` uses on a GPU) against an fp32 eager plain PyTorch loop of
+   torchvision's vgg16 (on a GPU; on a CPU, the same-width net D, since
+   torchvision's nets have no width), as a ratio;
+2. the input pipeline alone: decode + isotropic rescale with scale jittering +
+   random crop + flip + colour shift + mean subtraction, from JPEG files the
+   script writes itself (500x375, quality 90: ImageNet's typical size), on
+   every CPU core through the package's own ImageFolder/DataLoader;
+3. dense and multi-crop evaluation throughput at Q = 256, 384, 512;
+4. peak device memory of each (on a CPU: the process's maximum resident memory so far).
+
+On a CPU-only machine the same measurements run small (narrow nets, scaled
+images) so that the script keeps working in CI; those figures say nothing about
+a GPU. Model FLOPs are counted (3x the forward FLOPs of a training step), not
+assumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from PIL import Image
+
+from vgg_repro import data as D
+from vgg_repro import evaluation, models
+from vgg_repro import transforms as T
+
+# Dense bf16 tensor-core peak, TFLOP/s (NVIDIA datasheets, without sparsity).
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process max RSS
+
+
+def _peak_tflops(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def train_throughput(
+    net: torch.nn.Module, batch: int, size: int, steps: int, device: torch.device, fast: bool
+) -> dict:
+    """Images/s of SGD training steps on random data (the data pipeline is measured apart)."""
+    net = net.to(device).train()
+    x = torch.randn(batch, 3, size, size, device=device)
+    y = torch.randint(0, net.classifier[-1].out_features, (batch,), device=device)
+    fused = fast and device.type == "cuda"
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4, fused=fused)
+    if fast and device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    step_net = torch.compile(net) if fast and device.type == "cuda" else net
+    autocast = torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=fast and device.type == "cuda"
+    )
+
+    def step() -> None:
+        with autocast:
+            loss = F.cross_entropy(step_net(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(3):  # warm-up: compilation, cuDNN autotuning, allocator
+        step()
+    _sync(device)
+    _reset_peak(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    seconds = time.perf_counter() - start
+    return {"images_per_s": batch * steps / seconds, "peak_mib": _peak_mib(device)}
+
+
+def write_jpegs(folder: Path, count: int, size: tuple[int, int], classes: int = 4) -> None:
+    """ImageNet-like JPEGs (smooth content plus noise, quality 90) in CLASS folders."""
+    rng = np.random.default_rng(0)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    for i in range(count):
+        base = rng.uniform(0, 255, 3)
+        grad = xx[..., None] * rng.uniform(-0.3, 0.3, 3) + yy[..., None] * rng.uniform(-0.3, 0.3, 3)
+        noise = rng.normal(0, 20, (h, w, 3))
+        pixels = np.clip(base + grad + noise, 0, 255).astype(np.uint8)
+        out = folder / f"c{i % classes}"
+        out.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(out / f"{i:05d}.jpg", quality=90)
+
+
+def input_throughput(
+    folder: Path, scale: tuple[int, int], crop: int, batch: int, device: torch.device
+) -> dict:
+    """Images/s of the training input pipeline on every CPU core (plus device-side colour)."""
+    transform = T.TrainTransform(scale[0], scale[1], crop)
+    dataset = D.ImageFolder(folder, transform)
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch,
+        sampler=D.SeededSampler(dataset, 1, 0, seed=0),
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        drop_last=True,
+    )
+    mean = torch.tensor(T.IMAGENET_MEAN_RGB, device=device)
+    eigval = torch.tensor(T.IMAGENET_PCA_EIGVAL, device=device)
+    eigvec = torch.tensor(T.IMAGENET_PCA_EIGVEC, device=device)
+    start, seen = time.perf_counter(), 0
+    for images, _, alpha in loader:
+        x = images.to(device, non_blocking=True).float()
+        x = T.subtract_mean(T.colour_shift(x, alpha.to(device), eigval, eigvec), mean)
+        seen += len(x)
+    _sync(device)
+    return {"images_per_s": seen / (time.perf_counter() - start), "workers": workers}
+
+
+def eval_throughput(
+    net: models.VGG, q: int, batch: int, repeats: int, device: torch.device, fast: bool
+) -> dict:
+    """Images/s of dense and of multi-crop evaluation of 4:3 images with shorter side Q."""
+    dense = models.to_dense(net.eval().to(device))
+    dtype = torch.bfloat16 if fast and device.type == "cuda" else torch.float32
+    images = torch.randn(batch, 3, q, q * 4 // 3, device=device)
+    out = {}
+    for name, protocol in [
+        ("dense", evaluation.dense_evaluate),
+        ("multi_crop", evaluation.multi_crop),
+    ]:
+        with (
+            torch.inference_mode(),
+            torch.autocast(device.type, dtype, enabled=dtype != torch.float32),
+        ):
+            protocol(dense, images)  # warm-up
+            _sync(device)
+            _reset_peak(device)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                protocol(dense, images)
+            _sync(device)
+        seconds = time.perf_counter() - start
+        out[name] = {"images_per_s": batch * repeats / seconds, "peak_mib": _peak_mib(device)}
+    out["dense_over_multi_crop"] = out["dense"]["images_per_s"] / out["multi_crop"]["images_per_s"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--steps", type=int, default=None, help="timed training steps")
+    parser.add_argument("--out", default="bench/perf.json", help="JSON file to write")
+    args = parser.parse_args(argv)
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(auto if args.device == "auto" else args.device)
+    gpu = device.type == "cuda"
+    # Full size on a GPU (the paper's nets, 224 crops, per-GPU batch 256); on a CPU a
+    # narrow miniature (1/16 width, 32 crops) so the script runs in about a minute.
+    width, crop, batch = (1.0, 224, 256) if gpu else (0.0625, 32, 32)
+    steps = args.steps or (20 if gpu else 10)
+    scales = (256, 384, 512) if gpu else (37, 55, 73)  # miniature: S scaled by 32/224
+    jitter = (256, 512) if gpu else (37, 73)
+    if gpu:
+        torch.backends.cudnn.benchmark = True
+    peak = _peak_tflops(device)
+    report: dict = {
+        "device": torch.cuda.get_device_name(device) if gpu else platform.processor() or "cpu",
+        "driver": torch.version.cuda if gpu else None,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cpu_cores": os.cpu_count(),
+        "setting": {"width": width, "crop": crop, "batch": batch, "steps": steps},
+        "train": {},
+        "eval": {},
+    }
+    rows = []
+    for arch in ("A", "D", "E"):
+        net = models.build(arch, width=width, crop_size=crop)
+        flops = (
+            3 * 2 * models.count_macs(models.build_meta(arch, width=width, crop_size=crop), crop)
+        )
+        r = train_throughput(net, batch, crop, steps, device, fast=True)
+        r["mfu"] = r["images_per_s"] * flops / (peak * 1e12) if peak else None
+        report["train"][arch] = r
+        rows.append((f"train {arch} fast path", r))
+        del net
+    ref = torchvision.models.vgg16() if gpu else models.build("D", width=width, crop_size=crop)
+    r = train_throughput(ref, batch, crop, steps, device, fast=False)
+    report["train"]["reference_fp32_eager"] = r
+    report["train"]["D_speedup_over_reference"] = (
+        report["train"]["D"]["images_per_s"] / r["images_per_s"]
+    )
+    rows.append(("train reference fp32 eager (vgg16)", r))
+    with tempfile.TemporaryDirectory() as tmp:
+        count, size = (2000, (500, 375)) if gpu else (256, (500, 375))
+        write_jpegs(Path(tmp), count, size)
+        r = input_throughput(Path(tmp), jitter, crop, batch, device)
+    report["input_pipeline"] = r
+    report["input_over_train_D"] = r["images_per_s"] / report["train"]["D"]["images_per_s"]
+    rows.append((f"input pipeline ({r['workers']} workers)", r))
+    net = models.build("D", width=width, crop_size=crop)
+    for q in scales:
+        r = eval_throughput(net, q, 8 if gpu else 2, 5 if gpu else 2, device, fast=True)
+        report["eval"][str(q)] = r
+        rows.append((f"eval dense Q={q}", r["dense"]))
+        rows.append((f"eval multi-crop Q={q}", r["multi_crop"]))
+    print(f"device: {report['device']}  torch {torch.__version__}  width {width}, crop {crop}")
+    print(f"{'measurement':<40}{'images/s':>12}{'peak MiB':>12}{'MFU':>8}")
+    for name, r in rows:
+        mfu = f"{r['mfu']:.1%}" if r.get("mfu") else "-"
+        print(
+            f"{name:<40}{r['images_per_s']:>12.1f}{r.get('peak_mib', float('nan')):>12.0f}{mfu:>8}"
+        )
+    if gpu:
+        print(f"D fast path / reference: {report['train']['D_speedup_over_reference']:.2f}x")
+    else:  # the fast path's parts (bf16, channels_last, compile, fused SGD) are CUDA-only
+        report["train"]["D_speedup_over_reference"] = None
+        print("D fast path / reference: n/a on a CPU (both run fp32 eager)")
+    print(f"input pipeline / D training step: {report['input_over_train_D']:.2f}x")
+    for q in scales:
+        print(
+            f"dense / multi-crop at Q={q}: {report['eval'][str(q)]['dense_over_multi_crop']:.2f}x"
+        )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
