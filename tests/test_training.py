@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from test_data import write_image_folder
 
@@ -228,3 +229,33 @@ def test_plateau_schedule_stops_after_three_decreases():
     assert lrs[:4] == [0.01, 0.01, 0.01, pytest.approx(1e-3)]  # patience 1: second bad epoch
     assert module.lr_decreases == 4 and len(lrs) == 10  # stopped at the would-be 4th decrease
     assert min(lrs[:-1]) == pytest.approx(1e-5)
+
+
+class NaNInputs(pl.Callback):
+    """Turns the inputs of one training step into NaN, as a corrupt batch would."""
+
+    def __init__(self, at_step: int) -> None:
+        self.at_step = at_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.at_step:
+            batch[0].fill_(float("nan"))
+
+
+def test_nan_loss_stops_training_naming_the_step_and_keeps_last_good_checkpoint(
+    folder, tmp_path, capsys
+):
+    run = tmp_path / "diverged"
+    fit(folder, run, "--trainer.max_epochs", "1")
+    good = run / "checkpoints" / "last.ckpt"
+    before = checkpoints.load_checkpoint(good)
+    step = before["global_step"] + 1  # in the second epoch
+    args = [*SMALL, "--data.root", str(folder), "--trainer.default_root_dir", str(run)]
+    args += ["--trainer.max_epochs", "2", "--ckpt_path", "last"]
+    args += ["--trainer.callbacks+=test_training.NaNInputs", f"--trainer.callbacks.at_step={step}"]
+    assert cli.main(["fit", *args]) == 2
+    err = capsys.readouterr().err
+    assert f"loss became NaN or infinite at step {step} (epoch 1)" in err
+    assert f"the last good checkpoint is {good}" in err and "Traceback" not in err
+    after = checkpoints.load_checkpoint(good)["state_dict"]
+    assert all(torch.equal(before["state_dict"][k], after[k]) for k in after)

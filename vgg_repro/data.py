@@ -246,6 +246,8 @@ def load_stats(path: str | os.PathLike | None) -> dict:
         stats = json.loads(Path(path).read_text())
         assert len(stats["mean_rgb"]) == 3 and len(stats["eigval"]) == 3
         assert np.asarray(stats["eigvec"], dtype=float).shape == (3, 3)
+        values = [*stats["mean_rgb"], *stats["eigval"], *np.ravel(stats["eigvec"])]
+        assert np.isfinite(np.asarray(values, dtype=float)).all(), "values must be finite"
     except (OSError, ValueError, KeyError, TypeError, AssertionError) as err:
         raise ConfigError(
             f"data.stats={path} is not a stats file from 'vgg-repro data stats' "

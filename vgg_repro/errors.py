@@ -20,3 +20,7 @@ class DataError(VGGReproError):
 
 class CheckpointError(VGGReproError):
     """A checkpoint that cannot be used: unsafe pickle, wrong architecture..."""
+
+
+class DivergenceError(VGGReproError):
+    """Training produced a NaN or infinite loss; the last good checkpoint is kept."""

@@ -73,7 +73,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from vgg_repro import checkpoints, models
 from vgg_repro import data as D
 from vgg_repro.datamodule import ImageFolderDataModule, per_device_batch
-from vgg_repro.errors import CheckpointError, ConfigError
+from vgg_repro.errors import CheckpointError, ConfigError, DivergenceError
 
 __all__ = ["VGGClassifier", "ImageFolderDataModule", "VGGCLI", "main", "per_device_batch"]
 
@@ -204,6 +204,10 @@ class VGGClassifier(pl.LightningModule):
     def on_train_start(self) -> None:
         # Sums over the epoch of (loss x n, top-1 hits, top-5 hits, n), kept on the device.
         self._train_sums = torch.zeros(4, device=self.device)
+        # Global step of the first non-finite loss, -1 while all are finite. Kept on
+        # the device and read only every log_every_n_steps and at the epoch's end, so
+        # the guard adds no device synchronisation to the step.
+        self._first_bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         self._tick, self._tick_images = time.perf_counter(), 0
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
@@ -222,6 +226,9 @@ class VGGClassifier(pl.LightningModule):
         # Training error from the same top-k test as torchmetrics, as plain tensor ops:
         # self.log and metric objects cost ~1 ms each per step, 20% of a miniature step.
         with torch.no_grad():
+            first = self._first_bad_step
+            bad = ~torch.isfinite(loss.detach()) & (first < 0)
+            self._first_bad_step = torch.where(bad, self.global_step, first)
             hits = logits.topk(self._top5, dim=1).indices.eq(y[:, None])
             step = torch.stack([loss * n, hits[:, 0].sum(), hits.any(1).sum(), loss.new_tensor(n)])
             self._train_sums += step
@@ -238,6 +245,25 @@ class VGGClassifier(pl.LightningModule):
             self._log_step(values)
             self._tick, self._tick_images = now, 0
         return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        # Runs before the end-of-epoch checkpoint is written: a diverged net is
+        # never saved, so last.ckpt stays the last good state (issue 8).
+        last = batch_idx + 1 >= self.trainer.num_training_batches
+        if not (last or self.trainer._logger_connector.should_update_logs):
+            return
+        step = int(self.trainer.strategy.reduce(self._first_bad_step, reduce_op="max"))
+        if step >= 0:
+            cb = self.trainer.checkpoint_callback
+            ckpt = Path(cb.dirpath) / "last.ckpt" if cb is not None and cb.dirpath else None
+            kept = "no checkpoint was written yet"
+            if ckpt is not None and ckpt.is_file():
+                kept = f"the last good checkpoint is {ckpt}"
+            raise DivergenceError(
+                f"the training loss became NaN or infinite at step {step} (epoch "
+                f"{self.current_epoch}); stopped without saving, {kept}. Lower model.lr, "
+                "check the data (data.stats, corrupt images) or resume with --ckpt_path last."
+            )
 
     def _log_step(self, values: dict) -> None:
         # Straight to the loggers, as Lightning would write them at this step: self.log's
