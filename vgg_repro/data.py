@@ -160,11 +160,16 @@ class ImageFolder(Dataset):
                 f"{self.root} has class folders {found[:5]}..., expected {self.classes[:5]}..."
             )
         self.samples: list[tuple[str, int]] = []
+        # Every file is used or reported: files whose name is not an image's are
+        # listed here (and warned about by the DataModule), never silently dropped.
+        self.ignored: list[str] = []
         for label, name in enumerate(self.classes):
-            files = sorted(
+            entries = [e for e in os.scandir(self.root / name) if e.is_file()]
+            files = sorted(e.path for e in entries if e.name.lower().endswith(IMAGE_EXTENSIONS))
+            self.ignored += sorted(
                 e.path
-                for e in os.scandir(self.root / name)
-                if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS)
+                for e in entries
+                if not e.name.lower().endswith(IMAGE_EXTENSIONS) and not e.name.startswith(".")
             )
             self.samples += [(f, label) for f in files]
         if not self.samples:

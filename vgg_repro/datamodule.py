@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_warn
 
 from vgg_repro import data as D
 from vgg_repro import transforms as T
@@ -136,6 +137,14 @@ class ImageFolderDataModule(pl.LightningDataModule):
         if stage == "test":
             split = "test" if (self.root / "test").is_dir() else "val"
             self.test_set = D.ImageFolder(self.root / split, evaluate, **common)
+        for name in ("train_set", "val_set", "test_set"):
+            ignored = getattr(getattr(self, name, None), "ignored", [])
+            if ignored:
+                rank_zero_warn(
+                    f"{len(ignored)} files are not used because their names do not end in an "
+                    f"image extension {D.IMAGE_EXTENSIONS}: {ignored[:5]}"
+                    f"{' ...' if len(ignored) > 5 else ''}. Rename or remove them."
+                )
 
     def _loader(self, dataset, sampler=None) -> torch.utils.data.DataLoader:
         hp = self.hparams
