@@ -44,6 +44,7 @@ from PIL import Image
 from vgg_repro import data as D
 from vgg_repro import evaluation, models
 from vgg_repro import transforms as T
+from vgg_repro.prepare import prepare
 
 # Dense bf16 tensor-core peak, TFLOP/s (NVIDIA datasheets, without sparsity).
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -227,11 +228,17 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("train reference fp32 eager (vgg16)", r))
     with tempfile.TemporaryDirectory() as tmp:
         count, size = (2000, (500, 375)) if gpu else (256, (500, 375))
-        write_jpegs(Path(tmp), count, size)
-        r = input_throughput(Path(tmp), jitter, crop, batch, device)
+        write_jpegs(Path(tmp) / "raw", count, size)
+        r = input_throughput(Path(tmp) / "raw", jitter, crop, batch, device)
+        # `vgg-repro data prepare`: the same files shrunk once to the largest S.
+        prepare(Path(tmp) / "raw", Path(tmp) / "prepared", max_side=jitter[1], progress=False)
+        prepared = input_throughput(Path(tmp) / "prepared", jitter, crop, batch, device)
     report["input_pipeline"] = r
+    report["input_pipeline_prepared"] = prepared
+    report["prepared_over_raw"] = prepared["images_per_s"] / r["images_per_s"]
     report["input_over_train_D"] = r["images_per_s"] / report["train"]["D"]["images_per_s"]
     rows.append((f"input pipeline ({r['workers']} workers)", r))
+    rows.append((f"input pipeline, prepared to {jitter[1]}px", prepared))
     net = models.build("D", width=width, crop_size=crop)
     for q in scales:
         r = eval_throughput(net, q, 8 if gpu else 2, 5 if gpu else 2, device, fast=True)
@@ -251,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         report["train"]["D_speedup_over_reference"] = None
         print("D fast path / reference: n/a on a CPU (both run fp32 eager)")
     print(f"input pipeline / D training step: {report['input_over_train_D']:.2f}x")
+    print(f"input pipeline after data prepare / before: {report['prepared_over_raw']:.2f}x")
     for q in scales:
         print(
             f"dense / multi-crop at Q={q}: {report['eval'][str(q)]['dense_over_multi_crop']:.2f}x"

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("vgg_repro.training:main", "train a net with the paper's recipe (LightningCLI)"),
     "validate": ("vgg_repro.training:main", "validation error of a checkpoint (LightningCLI)"),
     "test": ("vgg_repro.training:main", "test-split error of a checkpoint (LightningCLI)"),
-    "data": ("vgg_repro.data:main", "dataset tools: stats, convert-val, synth"),
+    "data": ("vgg_repro.data:main", "dataset tools: stats, convert-val, synth, prepare"),
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 

@@ -383,14 +383,19 @@ def convert_val(
 
 
 def main(argv: list[str]) -> int:
-    """``vgg-repro data stats|convert-val|synth``."""
+    """``vgg-repro data stats|convert-val|synth|prepare``."""
     if argv and argv[0] == "synth":
-        from vgg_repro import synth  # written by the pipeline part
+        from vgg_repro import synth
 
         return int(synth.main(argv[1:]) or 0)
+    if argv and argv[0] == "prepare":
+        from vgg_repro import prepare
+
+        return int(prepare.main(argv[1:]) or 0)
     parser = argparse.ArgumentParser(prog="vgg-repro data", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("synth", help="write the miniature dataset (see 'vgg-repro data synth --help')")
+    sub.add_parser("prepare", help="shrink images to the largest S/Q, once (issue 7)")
     p = sub.add_parser("stats", help="mean RGB and RGB PCA of ROOT/train (for data.stats)")
     p.add_argument("root")
     p.add_argument("--output", "-o", help="write JSON here (default: print it)")
