@@ -1,0 +1,348 @@
+"""The DVC pipeline: the synthetic dataset, the data pin, the stage graph, the report,
+and `dvc repro` end to end on a fresh clone (smoke profile, offline)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from vgg_repro import pipeline, report, synth
+from vgg_repro.errors import DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# What a rerun may change in a clone, per the docs (docs/reproduce.rst): the lock
+# file's checkpoint and metric hashes, the metrics and the reports. The test
+# itself edits params.yaml to choose the smoke profile.
+MAY_CHANGE = re.compile(r"^(dvc\.lock|params\.yaml|metrics/.*\.json|reports/.*)$")
+
+
+# --- the synthetic dataset --------------------------------------------------------------
+
+
+def test_synth_is_deterministic_and_seeded():
+    kw = {"min_side": 40, "max_side": 60}
+    a = np.asarray(synth.draw_image(7, "train", 3, 5, **kw))
+    b = np.asarray(synth.draw_image(7, "train", 3, 5, **kw))
+    c = np.asarray(synth.draw_image(8, "train", 3, 5, **kw))
+    assert np.array_equal(a, b)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+    assert 40 <= min(a.shape[:2]) <= 60 and a.shape[2] == 3
+
+
+def test_synth_layout(tmp_path):
+    n = synth.generate(
+        tmp_path,
+        seed=1,
+        train_per_class=3,
+        val_per_class=2,
+        num_classes=4,
+        min_side=40,
+        max_side=56,
+    )
+    assert n == 4 * (3 + 2)
+    for split, per_class in (("train", 3), ("val", 2)):
+        classes = sorted(p.name for p in (tmp_path / split).iterdir())
+        assert classes == sorted(synth.CLASSES[:4])
+        for c in classes:
+            files = sorted((tmp_path / split / c).glob("*.jpg"))
+            assert len(files) == per_class
+    sizes = set()
+    for f in tmp_path.rglob("*.jpg"):
+        with Image.open(f) as img:
+            assert img.format == "JPEG" and img.mode == "RGB"
+            assert 40 <= min(img.size) <= 56
+            sizes.add(img.size)
+    assert len(sizes) > 5  # varied sizes and aspect ratios
+    # A small run draws exactly the first images of a larger one.
+    again = tmp_path / "again"
+    synth.generate(
+        again, seed=1, train_per_class=1, val_per_class=1, num_classes=4, min_side=40, max_side=56
+    )
+    first = next((again / "train" / synth.CLASSES[0]).glob("*.jpg")).name
+    with (
+        Image.open(again / "train" / synth.CLASSES[0] / first) as x,
+        Image.open(tmp_path / "train" / synth.CLASSES[0] / first) as y,
+    ):
+        assert x.size == y.size
+
+
+def test_committed_dataset_layout():
+    root = ROOT / "data" / "miniature"
+    if not root.is_dir():
+        pytest.skip("data/miniature is not in this checkout")
+    total = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    assert total < 20 * 2**20
+    for split in ("train", "val"):
+        assert sorted(p.name for p in (root / split).iterdir()) == sorted(synth.CLASSES)
+
+
+# --- the data pin -----------------------------------------------------------------------
+
+
+def _dvc_md5(tmp_path: Path, folder: Path) -> str:
+    """The folder's hash as DVC itself computes it."""
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["dvc", "add", "-q", folder.name], cwd=tmp_path, check=True)
+    spec = yaml.safe_load((tmp_path / f"{folder.name}.dvc").read_text())
+    return spec["outs"][0]["md5"]
+
+
+def test_dir_md5_equals_dvc(tmp_path):
+    folder = tmp_path / "d"
+    (folder / "a" / "b").mkdir(parents=True)
+    (folder / "a" / "x.txt").write_text("x")
+    (folder / "a" / "b" / "y.bin").write_bytes(bytes(range(256)))
+    (folder / "z.txt").write_text("zz\n")
+    md5, n = pipeline.dir_md5(folder)
+    assert n == 3
+    assert md5 == _dvc_md5(tmp_path, folder)
+
+
+def _pinned_repo(tmp_path: Path) -> dict:
+    synth.generate(
+        tmp_path / "src",
+        seed=3,
+        train_per_class=2,
+        val_per_class=1,
+        num_classes=3,
+        min_side=40,
+        max_side=48,
+    )
+    shutil.copytree(tmp_path / "src", tmp_path / "pinned")
+    md5, n = pipeline.dir_md5(tmp_path / "src")
+    entry = {"md5": md5, "nfiles": n, "hash": "md5"}
+    spec = {
+        "deps": [dict(entry, path="src")],
+        "outs": [dict(entry, path="pinned")],
+        "meta": {"pinned": md5},
+    }
+    (tmp_path / "data.dvc").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return {"data": "pinned", "pinned": True}
+
+
+def test_check_data_refuses_changed_data_and_pin_data_accepts_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    profile = _pinned_repo(tmp_path)
+    info = pipeline.check_data(profile)
+    assert info["classes"] == sorted(synth.CLASSES[:3]) and info["images"]["train"] == 6
+    # DVC re-imports a changed source into the pinned folder; the check must refuse it.
+    img = next((tmp_path / "src" / "train").rglob("*.jpg"))
+    Image.new("RGB", (50, 40), "red").save(img)
+    shutil.rmtree(tmp_path / "pinned")
+    shutil.copytree(tmp_path / "src", tmp_path / "pinned")
+    with pytest.raises(DataError, match="pin-data") as err:
+        pipeline.check_data(profile)
+    assert "differs from the one pinned" in str(err.value)
+    new = pipeline.pin_data()
+    assert yaml.safe_load((tmp_path / "data.dvc").read_text())["meta"]["pinned"] == new
+    assert pipeline.check_data(profile)["md5"] == new
+
+
+def test_check_data_names_a_missing_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="profiles.<profile>.data"):
+        pipeline.check_data({"data": "nowhere", "pinned": False})
+
+
+# --- the stage graph --------------------------------------------------------------------
+
+
+def test_dvc_yaml_mirrors_the_experiment_graph():
+    """Every row of Table 3 is trained once, from its parent (Sec. 3.1), and evaluated."""
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    trained = {}
+    for name, row in (
+        ("train_scratch", "s256"),
+        ("train_s256", "s256"),
+        ("train_s384", "s384"),
+        ("train_jitter", "jitter"),
+    ):
+        items = spec[name]["foreach"]
+        for net in items:
+            deps = [
+                d.replace("${item}", net).replace("${key}", net) for d in spec[name]["do"]["deps"]
+            ]
+            trained[(net, row)] = {d for d in deps if d.endswith("model.pt")}
+    assert set(trained) == set(pipeline.ROWS)
+    for key, parent in pipeline.PARENTS.items():
+        expected = {str(pipeline.model_path(*parent[1]))} if parent else set()
+        assert trained[key] == expected, key
+    evaluated = {(v["net"], v["row"]) for v in spec["evaluate"]["foreach"].values()}
+    assert evaluated == set(pipeline.ROWS)
+    report_deps = set(spec["report"]["deps"])
+    assert {str(pipeline.metrics_path(*k)) for k in pipeline.ROWS} <= report_deps
+
+
+def test_profiles_follow_the_scaling_rule():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert params["profile"] == "miniature"
+    assert {"miniature", "smoke", "paper"} <= set(params["profiles"])
+    from vgg_repro.training import resolve_config
+
+    mini = yaml.safe_load(Path(resolve_config("miniature")).read_text())
+    crop = mini["data"]["crop_size"]
+    argv = pipeline.train_argv("D", "jitter", params["profiles"]["miniature"], Path("x"))
+    paper = yaml.safe_load(Path(resolve_config("D_jitter")).read_text())
+    lo, hi = paper["data"]["scale_min"], paper["data"]["scale_max"]
+    assert f"--data.scale_min={pipeline.scaled(lo, crop)}" in argv
+    assert f"--data.scale_max={pipeline.scaled(hi, crop)}" in argv
+    assert "--model.finetune_from=models/D/s384/model.pt" in argv
+    paper_argv = pipeline.train_argv("D", "jitter", params["profiles"]["paper"], Path("x"))
+    assert paper_argv[:3] == ["fit", "--config", "D_jitter"]
+    assert not any(a.startswith(("--data.scale", "--model.width")) for a in paper_argv)
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+def _entry(arch, s, protocol, scales, top1, n=500):
+    return {
+        "top1_error": top1,
+        "top5_error": top1 / 3,
+        "protocol": protocol,
+        "scales": scales,
+        "n_images": n,
+        "num_classes": 10,
+        "checkpoints": [
+            {"arch": arch, "width": 0.0625, "train_scale": s, "test_scales": scales, "path": "x"}
+        ],
+    }
+
+
+def _metrics(better_deep: bool) -> dict:
+    s = {"s256": [37, 37], "s384": [55, 55], "jitter": [37, 73]}
+    m = {}
+    base = {"A": 50.0, "A-LRN": 51.0, "B": 45.0, "C": 42.0, "D": 40.0, "E": 39.0}
+    for net, row in pipeline.ROWS:
+        e = base[net] if better_deep else 60.0 - base[net] + 30.0
+        e -= {"s256": 0, "s384": 0.5, "jitter": 3.0}[row]
+        m[f"{net}-{row}"] = {
+            "single-scale": _entry(net, s[row], "dense", [s[row][0]], e),
+            "multi-scale": _entry(net, s[row], "dense", [32, 37, 42], e - 1),
+        }
+        if (net, row) in pipeline.MULTI_CROP_ROWS:
+            m[f"{net}-{row}"]["multi-crop"] = _entry(
+                net, s[row], "multi-crop", [37, 55, 73], e - 1.2
+            )
+            m[f"{net}-{row}"]["dense+multi-crop"] = _entry(
+                net, s[row], "dense+multi-crop", [37, 55, 73], e - 2
+            )
+    fused = [_entry("D", s["jitter"], p, [37, 55, 73], 30.0) for p in ("dense", "multi-crop")]
+    combo = _entry("D", s["jitter"], "dense+multi-crop", [37, 55, 73], 29.0)
+    for r in (*fused, combo):
+        r["checkpoints"].append(dict(r["checkpoints"][0], arch="E"))
+    m["fusion-D+E"] = {"dense": fused[0], "multi-crop": fused[1], "dense+multi-crop": combo}
+    return m
+
+
+def test_claims_follow_the_numbers():
+    good = {c["id"]: c for c in report.check_claims(_metrics(better_deep=True))}
+    assert set(good) == set(report.CLAIMS)
+    assert all(c["holds"] for c in good.values()), good
+    assert "29.7" in good["lrn"]["paper"]  # the paper's A-LRN, from vgg_repro.paper
+    bad = {c["id"]: c for c in report.check_claims(_metrics(better_deep=False))}
+    assert not bad["depth"]["holds"] and not bad["lrn"]["holds"]
+
+
+def test_report_writes_results_in_the_contract_format(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "metrics").mkdir()
+    for stem, entries in _metrics(True).items():
+        (tmp_path / "metrics" / f"{stem}.json").write_text(json.dumps(entries))
+    (tmp_path / "models").mkdir()
+    info = {
+        "root": "data/pinned",
+        "source": "data/miniature",
+        "md5": "x.dir",
+        "classes": list(synth.CLASSES),
+        "images": {"train": 1, "val": 500},
+    }
+    (tmp_path / "models" / "data.json").write_text(json.dumps(info))
+    results = report.main("miniature")
+    saved = json.loads((tmp_path / "reports" / "results.json").read_text())
+    assert saved == results
+    assert saved["profile"] == "miniature" and saved["num_classes"] == 10
+    assert saved["dataset"] == "miniature"
+    row = next(r for r in saved["rows"] if r["net"] == "D" and r["train_scale"] == "S=[37,73]")
+    assert set(row) == {"net", "train_scale", "protocol", "test_scales", "top1_error", "top5_error"}
+    assert any(r["protocol"] == "fusion:D+E dense+multi-crop" for r in saved["rows"])
+    md = (tmp_path / "reports" / "report.md").read_text()
+    for table in ("Table 3", "Table 4", "Table 5", "Table 6"):
+        assert table in md
+    depth = (tmp_path / "reports" / "depth.csv").read_text().splitlines()
+    assert depth[0] == "net,weight_layers,top1_error,top5_error" and len(depth) == 7
+
+
+# --- dvc repro end to end ---------------------------------------------------------------
+
+
+def _run(cmd: list[str], cwd: Path, env: dict) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{out[-6000:]}"
+    return out
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the git repository")
+@pytest.mark.skipif(shutil.which("dvc") is None, reason="needs dvc")
+def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
+    """The README's main job, on the smoke profile: every stage runs, offline, from a clone."""
+    repo = tmp_path / "repo"
+    env = dict(
+        os.environ,
+        DVC_NO_ANALYTICS="1",
+        no_proxy="*",
+        http_proxy="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+    )
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    if not (repo / "dvc.yaml").is_file() or not (repo / "data" / "miniature").is_dir():
+        pytest.skip("the pipeline is not committed yet")
+    params = repo / "params.yaml"
+    params.write_text(re.sub(r"(?m)^profile:.*$", "profile: smoke", params.read_text()))
+    data_dvc = (repo / "data.dvc").read_text()
+
+    out = _run(["dvc", "repro"], repo, env)
+    stages = _run(["dvc", "stage", "list", "--all", "--name-only"], repo, env).split()
+    stages = [s for s in stages if s != "data.dvc"]
+    assert len(stages) == 1 + 12 + 12 + 1 + 1  # check, trainings, evaluations, fuse, report
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert set(stages) <= set(lock)
+    for stage in stages:
+        assert f"Running stage '{stage}'" in out, stage
+
+    results = json.loads((repo / "reports" / "results.json").read_text())
+    assert results["profile"] == "smoke" and len(results["rows"]) >= 12 * 2 + 4 + 3
+    for row in results["rows"]:
+        assert math.isfinite(row["top1_error"]) and math.isfinite(row["top5_error"])
+    assert {c["id"] for c in results["claims"]} == set(report.CLAIMS)
+    assert (repo / "reports" / "report.md").read_text().startswith("# Results of the `smoke`")
+    for metrics in (repo / "metrics").glob("*.json"):
+        for entry in json.loads(metrics.read_text()).values():
+            assert math.isfinite(entry["top1_error"])
+    assert (repo / "models" / "E" / "jitter" / "model.pt").is_file()
+
+    assert (repo / "data.dvc").read_text() == data_dvc
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    changed = [line[3:] for line in status.splitlines()]
+    assert all(MAY_CHANGE.match(p) for p in changed), changed
+
+    again = _run(["dvc", "repro"], repo, env)
+    assert "Running stage" not in again and "Data and pipelines are up to date" in again
