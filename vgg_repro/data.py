@@ -286,9 +286,10 @@ def compute_stats(
         skip_bad_files: ignore unreadable images instead of raising.
 
     Returns:
-        ``{"mean_rgb": [3] on 0..255, "eigval": [3] descending, "eigvec": 3x3
-        (columns are the components), "num_images", "num_pixels"}``; the PCA is
-        of pixels scaled to [0, 1], the convention of AlexNet's constants.
+        A dict with ``mean_rgb`` (3 values on 0..255), ``eigval`` (3, descending),
+        ``eigvec`` (3x3, columns are the components), ``num_images`` and
+        ``num_pixels``; the PCA is of pixels scaled to [0, 1], the convention of
+        AlexNet's constants.
     """
     root = Path(root)
     folder = root / "train" if (root / "train").is_dir() else root

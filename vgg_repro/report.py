@@ -4,7 +4,7 @@ Run as the last stage of ``dvc repro`` (``python -m vgg_repro.pipeline report``)
 from the metrics files of the ``evaluate`` and ``fuse`` stages; writes
 
 - ``reports/results.json``: every result as a row, and the claims (the format the
-  docs read, see ``.notes/CONTRACTS.md``);
+  docs render, see ``docs/_ext/vgg_tables.py``);
 - ``reports/report.md``: the same in the paper's table layout
   (:func:`vgg_repro.evaluation.render_table`) and the claims check in words;
 - ``reports/depth.csv``: top-1 / top-5 error against weight layers (Table 3, S=256),
