@@ -1,0 +1,429 @@
+"""Pages generated from the code and the data, in both languages.
+
+Directives (used by the content pages):
+
+``.. vgg-networks-table::``
+    Table 1 of the paper from :data:`vgg_repro.models.CFGS`, with the parameters
+    (:func:`~vgg_repro.models.count_parameters`) and multiply-accumulates
+    (:func:`~vgg_repro.models.count_macs`) of each configuration, counted on
+    meta-device models (:func:`~vgg_repro.models.build_meta`), never typed.
+``.. vgg-results::``
+    ``reports/results.json`` (the pipeline's reference run): our errors beside the
+    paper's (:func:`vgg_repro.paper.lookup`) and the claims check. Without the file,
+    a sentence says that no reference run has been recorded yet.
+``.. vgg-glossary::``
+    The Sphinx glossary (``:term:`` targets) from ``docs/glossary.tsv``, in the
+    language of the build: on Arabic pages the Arabic term and definition, with the
+    English names as extra terms so that ``:term:`English name``` resolves in both.
+``.. vgg-terminology::``
+    The translators' terminology table (English, Arabic, accepted variants).
+
+Only stable text becomes a gettext message: column headers, row labels and the claim
+sentences (one per claim id). Generated numbers, names and notation are marked
+non-translatable, so a new count or a new run never leaves a stale msgid behind; the
+glossary entries are translated by the glossary file itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+from vgg_repro.terminology import Term, load_glossary, normalize_arabic
+
+# Claim ids of reports/results.json (written by vgg_repro.report) and the paper's statement of each.
+CLAIMS: dict[str, str] = {
+    "depth": "Classification error decreases with depth: the deeper configurations D and E "
+    "have lower error than A and B (Table 3).",
+    "lrn": "Local response normalisation does not improve configuration A: A-LRN is no "
+    "better than A (Table 3).",
+    "scale_jitter": "Scale jittering at training time gives lower error than a fixed "
+    "training scale (Table 3).",
+    "multi_scale": "Testing at several scales gives lower error than testing at one scale "
+    "(Table 4 against Table 3).",
+    "dense_multi_crop": "Multi-crop and dense evaluation together give lower error than "
+    "either alone (Table 5).",
+    "fusion": "The fusion of two networks gives lower error than each network alone (Table 6).",
+}
+
+
+# --------------------------------------------------------------------------- node helpers
+
+
+def _text(directive: SphinxDirective, text: str) -> nodes.paragraph:
+    """A translatable paragraph: it becomes a msgid of the page's catalogue."""
+    if "`" in text:  # inline markup: parse it as the translation will be parsed
+        parsed = directive.parse_text_to_nodes(text)
+        if len(parsed) == 1 and isinstance(parsed[0], nodes.paragraph):
+            return parsed[0]
+    para = nodes.paragraph(text, text)
+    para.source, para.line = directive.get_source_info()
+    return para
+
+
+def _data(text: str, *classes: str) -> nodes.paragraph:
+    """A generated value: shown as is in every language, never a msgid."""
+    para = nodes.paragraph(text, text, classes=["notranslate", *classes])
+    para["translatable"] = False
+    return para
+
+
+def _literal(text: str) -> nodes.paragraph:
+    """An identifier (a protocol name as the CLI spells it), shown as code."""
+    para = nodes.paragraph("", "", nodes.literal(text, text), classes=["notranslate"])
+    para["translatable"] = False
+    return para
+
+
+def _freeze(node: nodes.Node) -> None:
+    """Mark a generated subtree non-translatable (nested_parse gives it a source)."""
+    for child in node.findall(nodes.TextElement):
+        child["translatable"] = False
+
+
+def _title(directive: SphinxDirective, text: str) -> nodes.title:
+    """A translatable table caption."""
+    title = nodes.title(text, text)
+    title.source, title.line = directive.get_source_info()
+    return title
+
+
+def _table(
+    title: nodes.title | None,
+    header: list[nodes.Node],
+    rows: Iterable[list[nodes.Node]],
+    classes: Iterable[str] = (),
+    widths: list[int] | None = None,
+) -> nodes.table:
+    table = nodes.table(classes=["vgg-table", *classes])
+    if title is not None:
+        table += title
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for width in widths or [1] * len(header):
+        group += nodes.colspec(colwidth=width)
+    thead = nodes.thead()
+    group += thead
+    thead += _row(header)
+    tbody = nodes.tbody()
+    group += tbody
+    for cells in rows:
+        tbody += _row(cells)
+    return table
+
+
+def _row(cells: list[nodes.Node]) -> nodes.row:
+    row = nodes.row()
+    for cell in cells:
+        entry = nodes.entry()
+        if "vgg-number" in cell.get("classes", []):
+            entry["classes"].append("vgg-number")
+        entry += cell
+        row += entry
+    return row
+
+
+# --------------------------------------------------------------------------- Table 1
+
+
+class NetworksTable(SphinxDirective):
+    """Table 1: the six configurations, their layers, parameters and MACs."""
+
+    has_content = False
+    option_spec = {"image-size": int, "num-classes": int}
+
+    def run(self) -> list[nodes.Node]:
+        from vgg_repro import models
+
+        image_size = self.options.get("image-size", 224)
+        num_classes = self.options.get("num-classes", 1000)
+        names = list(models.CFGS)
+        aliases = {v: k for k, v in models.ALIASES.items()}
+        params, macs, blocks = {}, {}, {}
+        for name in names:
+            net = models.build_meta(name, num_classes=num_classes)
+            params[name] = models.count_parameters(net)
+            macs[name] = models.count_macs(net, image_size)
+            blocks[name] = _blocks(models.CFGS[name])
+        rows: list[list[nodes.Node]] = [
+            [_text(self, "Alias")] + [_data(aliases.get(n, "-"), "vgg-ltr") for n in names],
+            [_text(self, "Weight layers")]
+            + [_data(str(models.num_weight_layers(n)), "vgg-number") for n in names],
+        ]
+        for i in range(max(len(b) for b in blocks.values())):
+            label = _text(self, f"Block {i + 1}")
+            rows.append([label] + [_layers(blocks[n][i]) for n in names])
+        head = [f"FC-{models.FC_WIDTH}", f"FC-{models.FC_WIDTH}", f"FC-{num_classes}", "soft-max"]
+        rows.append([_text(self, "Classifier")] + [_layers(head) for _ in names])
+        rows.append(
+            [_text(self, "Parameters")] + [_data(f"{params[n]:,}", "vgg-number") for n in names]
+        )
+        rows.append(
+            [_text(self, "Multiply-accumulates (GMACs)")]
+            + [_data(f"{macs[n] / 1e9:.2f}", "vgg-number") for n in names]
+        )
+        title = _title(
+            self,
+            "Table 1 of the paper, generated from the code: parameters for 1000 classes, "
+            "multiply-accumulates of one forward pass of a 224x224 image.",
+        )
+        if (image_size, num_classes) != (224, 1000):
+            title = None  # the caption's numbers would be wrong
+        header = [_text(self, "Configuration")] + [_data(n, "vgg-ltr") for n in names]
+        return [_table(title, header, rows, classes=["vgg-networks"])]
+
+
+def _blocks(cfg: list[str]) -> list[list[str]]:
+    """Split a configuration at its max-pools; each block ends with its ``maxpool``.
+
+    >>> _blocks(["conv3-64", "maxpool", "conv3-128", "maxpool"])
+    [['conv3-64', 'maxpool'], ['conv3-128', 'maxpool']]
+    """
+    blocks, current = [], []
+    for layer in cfg:
+        current.append(layer)
+        if layer in ("maxpool", "M"):
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _layers(layers: list[str]) -> nodes.Node:
+    block = nodes.line_block(classes=["notranslate", "vgg-ltr", "vgg-layers"])
+    for layer in layers:
+        line = nodes.line(layer, layer)
+        line["translatable"] = False
+        block += line
+    return block
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _format_scales(scales: Iterable[Any]) -> str:
+    return ", ".join(str(s) for s in scales)
+
+
+def _parse_train_scale(text: str) -> tuple[int, int] | None:
+    """``S=256`` -> (256, 256); ``S=[256,512]`` -> (256, 512); otherwise None.
+
+    >>> _parse_train_scale("S=256"), _parse_train_scale("S=[256,512]"), _parse_train_scale("?")
+    ((256, 256), (256, 512), None)
+    """
+    values = [int(v) for v in re.findall(r"\d+", text)]
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) == 2:
+        return values[0], values[1]
+    return None
+
+
+def _paper_figure(row: dict[str, Any]) -> tuple[str, str, str]:
+    """The paper's (top-1, top-5, table) for a results row, or dashes."""
+    try:
+        from vgg_repro import paper
+    except ImportError:  # pragma: no cover - issue 4 not merged
+        return "-", "-", "-"
+    protocol = str(row.get("protocol", ""))
+    if protocol.startswith("fusion:"):
+        nets = re.findall(r"[A-E](?:-LRN)?", protocol.split(":", 1)[1])
+        protocol = protocol.split(":", 1)[1].split()[-1] if " " in protocol else "dense"
+    else:
+        nets = [str(row.get("net", ""))]
+    train = _parse_train_scale(str(row.get("train_scale", "")))
+    scales = [tuple(row.get("test_scales", ()))] * len(nets)
+    try:
+        found = paper.lookup(nets, [train] * len(nets), protocol, scales)
+    except (KeyError, ValueError, TypeError):
+        found = None
+    if found is None:
+        return "-", "-", "-"
+    # "Table 4" -> "4": the number under a translated "Paper table" header.
+    return f"{found.top1:.1f}", f"{found.top5:.1f}", found.table.split()[-1]
+
+
+class Results(SphinxDirective):
+    """Our results beside the paper's, and the claims check, from reports/results.json."""
+
+    has_content = False
+    optional_arguments = 1  # path, relative to the docs folder; default vgg_results_path
+
+    def run(self) -> list[nodes.Node]:
+        path = Path(self.arguments[0]) if self.arguments else Path(self.config.vgg_results_path)
+        if not path.is_absolute():
+            path = Path(self.env.srcdir) / path
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            return [
+                _text(
+                    self,
+                    "No reference run has been recorded yet: the tables appear here once the "
+                    "pipeline has run and ``reports/results.json`` is committed.",
+                )
+            ] + self._claims({})
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise self.error(f"{path}: not valid JSON ({err})") from err
+        out: list[nodes.Node] = [self._summary(data)]
+        header = [
+            _text(self, h)
+            for h in (
+                "Network",
+                "Training scale",
+                "Protocol",
+                "Test scales",
+                "Top-1 error (%)",
+                "Top-5 error (%)",
+                "Paper top-1 (%)",
+                "Paper top-5 (%)",
+                "Paper table",
+            )
+        ]
+        rows = []
+        for row in data.get("rows", []):
+            p1, p5, table = _paper_figure(row)
+            rows.append(
+                [
+                    _data(str(row.get("net", "")), "vgg-ltr"),
+                    _data(str(row.get("train_scale", "")), "vgg-ltr"),
+                    _literal(str(row.get("protocol", ""))),
+                    _data(_format_scales(row.get("test_scales", [])), "vgg-number"),
+                    _data(f"{float(row['top1_error']):.1f}", "vgg-number"),
+                    _data(f"{float(row['top5_error']):.1f}", "vgg-number"),
+                    _data(p1, "vgg-number"),
+                    _data(p5, "vgg-number"),
+                    _data(table, "vgg-number"),
+                ]
+            )
+        title = _title(self, "Top-1 and top-5 error of our reference run beside the paper's.")
+        out.append(_table(title, header, rows, classes=["vgg-results"]))
+        return out + self._claims({c.get("id"): c for c in data.get("claims", [])})
+
+    def _summary(self, data: dict[str, Any]) -> nodes.Node:
+        fields = nodes.field_list(classes=["vgg-results-summary"])
+        labels = (("Profile", "profile"), ("Dataset", "dataset"), ("Classes", "num_classes"))
+        for label, key in labels:
+            name = nodes.field_name(label, label)
+            name.source, name.line = self.get_source_info()
+            body = nodes.field_body()
+            body += _data(str(data.get(key, "-")), "vgg-ltr")
+            fields += nodes.field("", name, body)
+        return fields
+
+    def _claims(self, claims: dict[str, dict[str, Any]]) -> list[nodes.Node]:
+        header = [_text(self, h) for h in ("Claim of the paper", "Holds", "Ours", "Paper")]
+        rows = []
+        for claim_id, sentence in CLAIMS.items():
+            claim = claims.get(claim_id)
+            if claim is None:
+                verdict = _text(self, "not measured yet")
+            else:
+                verdict = _text(self, "yes" if claim.get("holds") else "no")
+            rows.append(
+                [
+                    _text(self, sentence),
+                    verdict,
+                    _data(str(claim.get("ours", "-")) if claim else "-", "vgg-ltr"),
+                    _data(str(claim.get("paper", "-")) if claim else "-", "vgg-ltr"),
+                ]
+            )
+        title = _title(self, "The paper's claims, checked against our reference run.")
+        return [_table(title, header, rows, classes=["vgg-claims"], widths=[6, 1, 3, 3])]
+
+
+# --------------------------------------------------------------------------- glossary
+
+
+def _glossary_terms(directive: SphinxDirective) -> list[Term]:
+    path = Path(directive.config.vgg_glossary_path)
+    directive.env.note_dependency(str(path))
+    try:
+        return load_glossary(path)
+    except ValueError as err:
+        raise directive.error(str(err)) from err
+
+
+def _is_arabic_build(directive: SphinxDirective) -> bool:
+    return (directive.config.language or "en").split("_")[0] == "ar"
+
+
+class Glossary(SphinxDirective):
+    """The site glossary, generated from docs/glossary.tsv in the build's language."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        terms = _glossary_terms(self)
+        arabic = _is_arabic_build(self)
+        if arabic:
+            terms = sorted(terms, key=lambda t: normalize_arabic(t.ar))
+        else:
+            terms = sorted(terms, key=lambda t: t.headword.casefold())
+        lines = [".. glossary::", ""]
+        for term in terms:
+            names = [term.ar, *term.en] if arabic else list(term.en)
+            for name in dict.fromkeys(names):  # ImageNet is its own Arabic term
+                lines.append(f"   {name}")
+            definition = term.definition_ar if arabic else term.definition_en
+            lines.append(f"      {definition}")
+            lines.append("")
+        container = nodes.container(classes=["vgg-glossary"])
+        self.state.nested_parse(StringList(lines, source="glossary.tsv"), 0, container)
+        _freeze(container)
+        for term_node in container.findall(nodes.term):
+            if arabic and re.search(r"[A-Za-z]", term_node.astext()):
+                term_node["classes"].append("vgg-ltr")
+        return container.children
+
+
+class Terminology(SphinxDirective):
+    """The terminology table of the translator's guide."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        terms = sorted(_glossary_terms(self), key=lambda t: t.headword.casefold())
+        header = [_text(self, h) for h in ("English", "Arabic", "Accepted variants")]
+        rows = [
+            [
+                _data(", ".join(t.en), "vgg-en"),
+                _data(t.ar, "vgg-ar"),
+                _data("، ".join(t.variants) if t.variants else "-", "vgg-ar"),
+            ]
+            for t in terms
+        ]
+        return [_table(None, header, rows, classes=["vgg-terminology"], widths=[3, 3, 4])]
+
+
+def _keep_docstrings_out_of_catalogues(app: Sphinx, doctree: nodes.document) -> None:
+    """Autodoc text comes from the English docstrings: shown as is, never a msgid.
+
+    Docstrings change with the code; as catalogue entries they would fall out of
+    date at every edit. The API page says that the reference is in English.
+    """
+    for node in doctree.findall(nodes.Element):
+        if ":docstring of " in (node.source or ""):
+            node["translatable"] = False
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("doctree-read", _keep_docstrings_out_of_catalogues)
+    app.add_config_value("vgg_glossary_path", "glossary.tsv", "env", types=frozenset({str}))
+    results = "../reports/results.json"
+    app.add_config_value("vgg_results_path", results, "env", types=frozenset({str}))
+    app.add_directive("vgg-networks-table", NetworksTable)
+    app.add_directive("vgg-results", Results)
+    app.add_directive("vgg-glossary", Glossary)
+    app.add_directive("vgg-terminology", Terminology)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,371 @@
+"""The documentation website in a real browser: both languages, RTL, switcher, Arabic search.
+
+Builds the site once with ``docs/build.py`` (both languages, warnings as errors) into a
+temporary folder, then opens the pages in Debian's headless Chromium through Selenium.
+Without Chromium the browser tests are skipped on a workstation, and fail under CI
+(``CI=true``), where ``.ci/run`` installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import snowballstemmer
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+# Latin-script words allowed on an Arabic page outside code: names of people, projects,
+# datasets and tools that are written in Latin script in Arabic too. Acronyms (all
+# capitals), single letters and identifiers (with digits, "_", "." or "=") are allowed.
+ALLOWED_LATIN = {
+    "ImageNet", "PyTorch", "Lightning", "Sphinx", "Python", "JavaScript", "Poedit",
+    "torchvision", "timm", "Caffe", "AlexNet", "NVIDIA", "Titan", "Black", "Simonyan",
+    "Zisserman", "LeCun", "Krizhevsky", "Glorot", "Bengio", "arXiv", "et", "al", "Ctrl",
+    "GMACs", "MACs", "ConvNet", "ReLU", "English", "GitHub", "Git", "Debian", "Chromium",
+    "Linux", "macOS", "Windows", "CUDA", "GMAC", "pip", "dvc", "git", "Very", "Deep",
+    "Convolutional", "Networks", "for", "Large", "Scale", "Image", "Recognition", "gettext",
+    "msgfmt", "Babel",
+}  # fmt: skip
+
+# Elements whose text is code, notation or deliberately another language.
+SKIP_SELECTOR = (
+    "script, style, noscript, template, code, pre, kbd, samp, tt, .notranslate, .sig, "
+    ".highlight, .vgg-ltr, .vgg-en, [lang]:not([lang='ar']), .headerlink"
+)
+
+JS_COLLECT_TEXT = """
+const skip = arguments[0];
+const out = [];
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+while (walker.nextNode()) {
+  const node = walker.currentNode;
+  const parent = node.parentElement;
+  if (!parent || parent.closest(skip)) continue;
+  const text = node.textContent.trim();
+  if (text) out.push(text);
+}
+for (const el of document.querySelectorAll("[title], [aria-label], [placeholder], [alt]")) {
+  if (el.closest(skip)) continue;
+  for (const name of ["title", "aria-label", "placeholder", "alt"]) {
+    const value = el.getAttribute(name);
+    if (value) out.push(value);
+  }
+}
+return out;
+"""
+
+
+def english_words(texts: list[str]) -> list[str]:
+    """Latin-script words that are not names, acronyms, single letters or identifiers.
+
+    >>> english_words(["بحث Search", "ImageNet vgg_repro A-LRN 3x3 VGG S=256 .po", "Back to top"])
+    ['Search', 'Back', 'to', 'top']
+    """
+    found = []
+    for text in texts:
+        for token in re.findall(r"[A-Za-z0-9_.=/+:-]*[A-Za-z][A-Za-z0-9_.=/+:'-]*", text):
+            if re.search(r"[0-9_=/+:]|\w\.\w|^\.\w", token):  # an identifier or a file (.po)
+                continue
+            token = token.strip(".-'")
+            for part in token.split("-"):
+                acronym = part.isupper() or (part[:-1].isupper() and part.endswith("s"))
+                if len(part) <= 1 or acronym or part in ALLOWED_LATIN:
+                    continue
+                found.append(part)
+    return found
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built site: ``<out>/html/{en,ar}/`` and the root page."""
+    out = tmp_path_factory.mktemp("docs")
+    cmd = [sys.executable, str(ROOT / "docs" / "build.py"), "--output", str(out), "--no-pot"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, (
+        f"docs build failed (warnings are errors):\n{result.stdout[-6000:]}\n"
+        f"{result.stderr[-6000:]}"
+    )
+    return out / "html"
+
+
+def test_build_has_both_languages_and_root_page(site: Path) -> None:
+    for lang in ("en", "ar"):
+        assert (site / lang / "index.html").is_file()
+        assert (site / lang / "glossary.html").is_file()
+        assert (site / lang / "searchindex.js").is_file()
+    root = (site / "index.html").read_text(encoding="utf-8")
+    assert 'href="en/index.html"' in root and 'href="ar/index.html"' in root
+
+
+def _pages(folder: Path) -> list[Path]:
+    pages = sorted(folder.rglob("*.html"))
+    return [p for p in pages if not p.relative_to(folder).parts[0].startswith("_")]
+
+
+def test_every_arabic_page_is_rtl_and_every_english_page_is_not(site: Path) -> None:
+    pages = _pages(site / "ar")
+    assert len(pages) > 3
+    for page in pages:
+        tag = re.search(r"<html\b[^>]*>", page.read_text(encoding="utf-8")).group(0)
+        assert 'lang="ar"' in tag and 'dir="rtl"' in tag, f"{page}: {tag}"
+    for page in _pages(site / "en"):
+        tag = re.search(r"<html\b[^>]*>", page.read_text(encoding="utf-8")).group(0)
+        assert 'lang="en"' in tag and "rtl" not in tag, f"{page}: {tag}"
+
+
+def test_every_page_links_to_its_twin(site: Path) -> None:
+    for lang, other in (("ar", "en"), ("en", "ar")):
+        for page in _pages(site / lang):
+            html = page.read_text(encoding="utf-8")
+            hrefs = re.findall(
+                rf'class="vgg-language-switcher__link" href="([^"]+)" hreflang="{other}"', html
+            )
+            assert hrefs, f"{page}: no switcher link to {other}"
+            twin = (page.parent / hrefs[0]).resolve()
+            assert twin == (site / other / page.relative_to(site / lang)).resolve(), page
+            assert twin.is_file(), twin
+
+
+def test_arabic_search_index_is_stemmed(site: Path) -> None:
+    """The index is built with the Arabic stemmer and the page loads its JS twin."""
+    language_data = (site / "ar" / "_static" / "language_data.js").read_text(encoding="utf-8")
+    assert "window.Stemmer = ArabicStemmer" in language_data
+    text = (site / "ar" / "searchindex.js").read_text(encoding="utf-8")
+    index = json.loads(text[text.index("(") + 1 : text.rindex(")")])
+    glossary = index["docnames"].index("glossary")
+    # المسرد, بالمسرد, للمسرد ... are indexed under one stem, which leads to the glossary.
+    stem = snowballstemmer.stemmer("arabic").stemWord("بالمسرد")
+    assert stem == snowballstemmer.stemmer("arabic").stemWord("المسرد")
+    pages = set()
+    for kind in ("terms", "titleterms"):  # a word of the title is indexed as a title word
+        found = index[kind].get(stem, [])
+        pages |= {found} if isinstance(found, int) else set(found)
+    assert glossary in pages
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        message = "Debian chromium and chromium-driver are not installed"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; .ci/run installs them (apt-get install chromium ...)")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _html_attrs(driver) -> tuple[str | None, str | None]:
+    return (
+        driver.execute_script("return document.documentElement.getAttribute('lang')"),
+        driver.execute_script("return document.documentElement.getAttribute('dir')"),
+    )
+
+
+def _wait(predicate, timeout: float = 20.0, what: str = "condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _click_switcher(driver, lang: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    selector = f"a.vgg-language-switcher__link[hreflang='{lang}']"
+    links = driver.find_elements(By.CSS_SELECTOR, selector)
+    assert links, f"no language switcher link to {lang!r} on {driver.current_url}"
+    visible = [link for link in links if link.is_displayed()] or links
+    driver.get(visible[0].get_attribute("href"))  # the href as the browser resolved it
+
+
+def test_arabic_page_is_rtl_and_switcher_round_trips(site: Path, browser) -> None:
+    browser.get((site / "ar" / "glossary.html").as_uri())
+    assert _html_attrs(browser) == ("ar", "rtl")
+    assert browser.execute_script("return getComputedStyle(document.body).direction") == "rtl"
+    # Code stays left to right inside the mirrored page.
+    code_dirs = browser.execute_script(
+        "return [...document.querySelectorAll('pre, code')].map(e => getComputedStyle(e).direction)"
+    )
+    assert all(d == "ltr" for d in code_dirs)
+
+    _click_switcher(browser, "en")
+    assert browser.current_url.endswith("/en/glossary.html")
+    lang, direction = _html_attrs(browser)
+    assert lang == "en" and direction != "rtl"
+    assert browser.execute_script("return getComputedStyle(document.body).direction") == "ltr"
+
+    _click_switcher(browser, "ar")
+    assert browser.current_url.endswith("/ar/glossary.html")
+    assert _html_attrs(browser) == ("ar", "rtl")
+
+
+def test_arabic_search_finds_the_glossary_from_an_inflected_form(site: Path, browser) -> None:
+    from urllib.parse import quote
+
+    from vgg_repro.terminology import load_glossary
+
+    terms = load_glossary(ROOT / "docs" / "glossary.tsv")
+    term = next(t for t in terms if t.headword == "glossary")
+    query = "بال" + term.ar  # "with the glossary": the article and a preposition attached
+    browser.get((site / "ar" / "search.html").as_uri() + "?q=" + quote(query))
+    hrefs = _wait(
+        lambda: browser.execute_script(
+            "return [...document.querySelectorAll('#search-results ul.search li a')]"
+            ".map(a => a.getAttribute('href'))"
+        ),
+        what=f"search results for {query!r}",
+    )
+    assert any("glossary.html" in href for href in hrefs), hrefs
+    status = browser.execute_script(
+        "const s = document.querySelector('#search-results .search-summary');"
+        "return s ? s.textContent : ''"
+    )
+    assert status and not re.search(r"[A-Za-z]{3,}", status), status
+
+
+@pytest.mark.parametrize("page", ["index.html", "glossary.html", "search.html"])
+def test_no_english_interface_label_on_arabic_pages(site: Path, browser, page: str) -> None:
+    browser.get((site / "ar" / page).as_uri())
+    if page == "search.html":
+        browser.get((site / "ar" / page).as_uri() + "?q=" + "مسرد")
+        _wait(
+            lambda: browser.execute_script(
+                "return document.querySelector('#search-results .search-summary')"
+            ),
+            what="search summary",
+        )
+    texts = browser.execute_script(JS_COLLECT_TEXT, SKIP_SELECTOR)
+    words = english_words(texts)
+    assert not words, f"English words on ar/{page}: {sorted(set(words))[:40]}"
+
+
+def test_english_page_has_no_arabic_chrome(site: Path, browser) -> None:
+    browser.get((site / "en" / "index.html").as_uri())
+    texts = browser.execute_script(JS_COLLECT_TEXT, "script, style, [lang='ar']")
+    assert not [t for t in texts if re.search("[\u0600-\u06ff]", t)]
+
+
+def test_root_page_leads_to_both_languages(site: Path, browser) -> None:
+    browser.get((site / "index.html").as_uri())
+    from selenium.webdriver.common.by import By
+
+    hrefs = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "a")]
+    assert any(h.endswith("/en/index.html") for h in hrefs)
+    assert any(h.endswith("/ar/index.html") for h in hrefs)
+
+
+# --------------------------------------------------------------------------- generated pages
+
+
+def test_networks_table_numbers_come_from_the_code(site: Path) -> None:
+    from vgg_repro import models
+
+    for lang in ("en", "ar"):
+        page = (site / lang / "networks.html").read_text(encoding="utf-8")
+        for name in models.CFGS:
+            net = models.build_meta(name)
+            assert f"{models.count_parameters(net):,}" in page, (lang, name)
+            assert f"{models.count_macs(net, 224) / 1e9:.2f}" in page, (lang, name)
+
+
+def _mini_project(path: Path, body: str) -> Path:
+    (path / "conf.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'docs' / '_ext')!r})\n"
+        "extensions = ['vgg_arabic', 'vgg_tables']\n"
+        f"vgg_glossary_path = {str(ROOT / 'docs' / 'glossary.tsv')!r}\n"
+        "gettext_compact = False\n",
+        encoding="utf-8",
+    )
+    (path / "index.rst").write_text("Page\n====\n\n" + body, encoding="utf-8")
+    out = path / "_build"
+    cmd = [sys.executable, "-m", "sphinx", "-b", "gettext", "-W", "-q", str(path), str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return out / "index.pot"
+
+
+def test_generated_numbers_are_not_messages(tmp_path: Path) -> None:
+    """Headers and claim sentences are msgids; counts, names and run results are not."""
+    import json as json_
+
+    results = {
+        "profile": "miniature",
+        "dataset": "synthetic",
+        "num_classes": 10,
+        "rows": [
+            {
+                "net": "D",
+                "train_scale": "S=256",
+                "protocol": "dense",
+                "test_scales": [224, 256, 288],
+                "top1_error": 41.25,
+                "top5_error": 12.75,
+            }
+        ],
+        "claims": [{"id": "depth", "holds": True, "ours": "A 45.5 > D 41.25", "paper": "x"}],
+    }
+    (tmp_path / "results.json").write_text(json_.dumps(results), encoding="utf-8")
+    body = ".. vgg-networks-table::\n\n.. vgg-results:: results.json\n\n.. vgg-glossary::\n"
+    pot = _mini_project(tmp_path, body).read_text(encoding="utf-8")
+    msgids = re.findall(r'^msgid "(.*)"$', pot, flags=re.M)
+    assert "Parameters" in msgids and "Top-1 error (%)" in msgids
+    assert any(m.startswith("Classification error decreases with depth") for m in msgids)
+    for generated in ("138,357,544", "15.47", "41.2", "12.8", "45.5", "synthetic", "vgg16"):
+        assert not any(generated in m for m in msgids), generated
+    assert not any("شبكة" in m or "convolutional network" in m for m in msgids)  # glossary
+
+
+def test_results_without_a_reference_run_say_so(tmp_path: Path) -> None:
+    pot = _mini_project(tmp_path, ".. vgg-results:: missing.json\n").read_text(encoding="utf-8")
+    assert "No reference run has been recorded yet" in pot
+    # the claims are listed all the same: their sentences are stable messages
+    assert pot.count("(Table ") >= 6
+
+
+def test_extension_doctests() -> None:
+    import doctest
+
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    try:
+        import vgg_arabic
+        import vgg_tables
+    finally:
+        sys.path.pop(0)
+    for module in (vgg_arabic, vgg_tables):
+        failures, tried = doctest.testmod(module)
+        assert tried and not failures, module.__name__

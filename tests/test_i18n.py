@@ -1,0 +1,317 @@
+"""The translation check (vgg_repro.i18n, .terminology, .rst_markup): Arabic matching,
+preserved markup, catalogues and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vgg_repro import cli
+from vgg_repro.errors import ConfigError
+from vgg_repro.rst_markup import markup, numbers, preservation_errors
+from vgg_repro.terminology import (
+    GlossaryMatcher,
+    Term,
+    find_arabic_term,
+    load_glossary,
+    normalize_arabic,
+    tokenize,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GLOSSARY_ROWS = [
+    ("convolutional network | ConvNet", "شبكة التفافية", "شبكات التفافية | شبكتان التفافيتان"),
+    ("weight layer", "طبقة وزنية", "طبقات وزنية | طبقتان وزنيتان | طبقتين وزنيتين"),
+    ("depth", "عمق", ""),
+    ("representation depth", "عمق التمثيل", ""),
+    ("architecture", "معمارية", "معماريات"),
+    ("learning rate", "معدل التعلم", ""),
+    ("padding", "حشو", ""),
+    ("dropout", "إسقاط عشوائي", ""),
+    ("ImageNet", "ImageNet", ""),
+]
+
+
+def _terms() -> list[Term]:
+    return [
+        Term(
+            tuple(p.strip() for p in en.split("|")), ar, tuple(filter(None, v.split(" | "))), "", ""
+        )
+        for en, ar, v in GLOSSARY_ROWS
+    ]
+
+
+def _forms(headword: str) -> tuple[str, ...]:
+    return next(t for t in _terms() if t.headword == headword).arabic_forms
+
+
+# --------------------------------------------------------------------------- normaliser
+
+
+def test_normalize_strips_harakat_tatweel_and_unifies_alef_and_digits() -> None:
+    assert normalize_arabic("الشَّبَكَةُ الالتِفافِيَّةُ") == "الشبكة الالتفافية"
+    assert normalize_arabic("التـــعلّم العميـق") == "التعلم العميق"
+    assert normalize_arabic("أ إ آ ٱ") == "ا ا ا ا"
+    assert normalize_arabic("إلى مستوى") == "الي مستوي"
+    assert normalize_arabic("١٩ طبقة و٠٫٥ و۱۶") == "19 طبقة و0.5 و16"
+
+
+# --------------------------------------------------------------------------- matcher: pass
+
+
+@pytest.mark.parametrize(
+    ("headword", "sentence"),
+    [
+        # conjunction + preposition + noun with an attached pronoun (ة written ت before it)
+        ("convolutional network", "وبشبكتها الالتفافية حقق الفريق المركز الأول في التحدي."),
+        # the article on both words, a listed plural
+        ("convolutional network", "قيّمنا الشبكات الالتفافية العميقة جداً لتصنيف الصور."),
+        # harakat and tanween on the term
+        ("weight layer", "تتكون الشبكة E من تسع عشرة طَبَقَةً وَزْنِيَّةً."),
+        # a listed dual, in the genitive
+        ("weight layer", "أضفنا بين الكتلتين طبقتين وزنيتين."),
+        # لل (preposition + article), and و + pronoun
+        ("depth", "يعود تحسن الدقة للعمق وحده، وعمقها هو ما يميزها."),
+        # ة written ت before a pronoun
+        ("architecture", "تبقى معماريتها بسيطة رغم عمقها."),
+        # ب + article on the first word of a two-word term
+        ("learning rate", "بدأ التدريب بمعدل التعلم 0.01 ثم قُسم على 10."),
+        ("padding", "نضيف حشواً بمقدار بكسل واحد حول الصورة."),
+        ("ImageNet", "دُربت الشبكات على مجموعة بيانات ImageNet."),
+    ],
+)
+def test_term_with_prefixes_and_suffixes_is_found(headword: str, sentence: str) -> None:
+    assert find_arabic_term(sentence, _forms(headword))
+
+
+# --------------------------------------------------------------------------- matcher: fail
+
+
+@pytest.mark.parametrize(
+    ("headword", "sentence"),
+    [
+        # near-synonyms instead of the glossary's term
+        ("architecture", "تبقى بنية الشبكة بسيطة رغم عمقها."),
+        ("convolutional network", "قيّمنا الشبكات التلافيفية العميقة جداً."),
+        ("learning rate", "بدأ التدريب بمعدل التدريب 0.01."),
+        ("dropout", "استخدمنا التسرب بنسبة 0.5 بعد الطبقتين الأوليين."),
+        # the words of the term, but not together
+        ("weight layer", "لكل طبقة من هذه الطبقات أوزان وزنية مشتركة."),
+        # a substring is not a word: محشوة contains حشو
+        ("padding", "الصورة محشوة بالأصفار من كل جانب."),
+    ],
+)
+def test_near_synonym_or_substring_is_rejected(headword: str, sentence: str) -> None:
+    assert not find_arabic_term(sentence, _forms(headword))
+
+
+def test_english_terms_longest_match_plural_and_hyphen() -> None:
+    matcher = GlossaryMatcher(_terms())
+    found = matcher.english_terms("Representation depth grows with the weight-layers of ConvNets.")
+    assert [t.headword for t in found] == [
+        "representation depth",
+        "weight layer",
+        "convolutional network",
+    ]
+    # literals, code roles and URLs are not prose
+    assert matcher.english_terms("``depth`` and :func:`dropout` at https://x.org/depth") == []
+
+
+def test_missing_terms_reports_the_near_synonym() -> None:
+    matcher = GlossaryMatcher(_terms())
+    msgid = "The architecture of the :term:`convolutional network` has 19 weight layers."
+    good = "لمعمارية :term:`الشبكة الالتفافية <convolutional network>` 19 طبقة وزنية."
+    bad = "لبنية :term:`الشبكة الالتفافية <convolutional network>` 19 طبقة وزنية."
+    assert matcher.missing_terms(msgid, good) == []
+    assert [t.headword for t in matcher.missing_terms(msgid, bad)] == ["architecture"]
+
+
+# --------------------------------------------------------------------------- preservation
+
+
+def test_numbers_are_compared_with_arabic_digits_normalised() -> None:
+    assert numbers("dropout 0.5 on 4096-channel layers; 132,863,336 parameters") == {
+        "0.5": 1,
+        "4096": 1,
+        "132863336": 1,
+    }
+    msgid = "Dropout ratio 0.5 on FC6 and FC7."
+    assert preservation_errors(msgid, "نسبة الإسقاط ٠٫٥ على FC6 وFC7.") == []
+    errors = preservation_errors(msgid, "نسبة الإسقاط النصف على FC6 وFC7.")
+    assert errors == [("number", "missing 0.5")]
+
+
+def test_markup_must_be_kept_but_term_text_may_be_translated() -> None:
+    msgid = (
+        "See :term:`weight layers <weight layer>`, ``vgg16`` and `PyTorch <https://pytorch.org>`_."
+    )
+    good = (
+        "انظر :term:`الطبقات الوزنية <weight layer>` و``vgg16`` و`PyTorch <https://pytorch.org>`_."
+    )
+    assert preservation_errors(msgid, good) == []
+    lost_literal = (
+        "انظر :term:`الطبقات الوزنية <weight layer>` وvgg16 و`PyTorch <https://pytorch.org>`_."
+    )
+    assert [k for k, _ in preservation_errors(msgid, lost_literal)] == ["markup"]
+    other_target = good.replace("<weight layer>", "<layer>")
+    assert [k for k, _ in preservation_errors(msgid, other_target)] == ["markup"]
+    other_url = good.replace("https://pytorch.org", "https://pytorch.org/ar")
+    assert [k for k, _ in preservation_errors(msgid, other_url)] == ["markup"]
+    assert markup(":ref:`Text <label>`") == markup(":ref:`نص <label>`")
+
+
+def test_citations_keep_names_and_years() -> None:
+    msgid = "a ConvNet (LeCun et al., 1989; Krizhevsky et al., 2012) with more depth"
+    good = "شبكة التفافية (LeCun et al., 1989; Krizhevsky et al., 2012) أعمق"
+    assert preservation_errors(msgid, good) == []
+    bad = "شبكة التفافية (لوكون وآخرون، 1989؛ Krizhevsky et al., 2012) أعمق"
+    assert ("citation", "missing LeCun 1989") in preservation_errors(msgid, bad)
+
+
+# --------------------------------------------------------------------------- catalogues
+
+PO_HEADER = """msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=UTF-8\\n"
+"Language: ar\\n"
+
+"""
+
+
+def _write_glossary(path: Path) -> Path:
+    lines = ["en\tar\tar_variants\tdefinition_en\tdefinition_ar"]
+    lines += [f"{en}\t{ar}\t{v}\tdefinition\tتعريف" for en, ar, v in GLOSSARY_ROWS]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _write_po(locales: Path, name: str, entries: list[tuple[str, str, bool]]) -> Path:
+    folder = locales / "ar" / "LC_MESSAGES"
+    folder.mkdir(parents=True, exist_ok=True)
+    body = PO_HEADER
+    for msgid, msgstr, fuzzy in entries:
+        body += ("#, fuzzy\n" if fuzzy else "") + f'msgid "{msgid}"\nmsgstr "{msgstr}"\n\n'
+    path = folder / f"{name}.po"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+GOOD = (
+    "VGG has 19 :term:`weight layers <weight layer>`.",
+    "لدى VGG تسع عشرة :term:`طبقة وزنية <weight layer>`، أي 19 طبقة.",
+    False,
+)
+
+
+def _run(tmp_path: Path, *extra: str) -> tuple[int, dict]:
+    report = tmp_path / "report.json"
+    args = ["i18n", "check", "--locales", str(tmp_path / "locales")]
+    args += ["--glossary", str(_write_glossary(tmp_path / "glossary.tsv")), "--json", str(report)]
+    status = cli.main([*args, *extra])
+    return status, json.loads(report.read_text(encoding="utf-8"))
+
+
+def test_complete_consistent_catalogue_passes(tmp_path: Path) -> None:
+    _write_po(tmp_path / "locales", "networks", [GOOD])
+    status, report = _run(tmp_path)
+    assert status == 0 and report["passed"]
+    assert report["overall"]["coverage"] == 100.0
+    assert report["documents"]["networks"]["glossary_checked"] == 1
+
+
+def test_fuzzy_entry_counts_as_untranslated(tmp_path: Path) -> None:
+    fuzzy = ("The depth matters.", "العمق مهم.", True)
+    _write_po(tmp_path / "locales", "networks", [GOOD, fuzzy])
+    status, report = _run(tmp_path)
+    doc = report["documents"]["networks"]
+    assert status == 1 and not report["passed"]
+    assert (doc["translated"], doc["fuzzy"], doc["coverage"]) == (1, 1, 50.0)
+    status, _ = _run(tmp_path, "--min-coverage", "50")
+    assert status == 0
+
+
+def test_glossary_inconsistency_fails_below_threshold(tmp_path: Path) -> None:
+    bad = ("The architecture is simple.", "البنية بسيطة.", False)
+    _write_po(tmp_path / "locales", "index", [GOOD, bad])
+    status, report = _run(tmp_path)
+    assert status == 1
+    assert report["overall"]["glossary_consistency"] == 50.0
+    kinds = [i["kind"] for i in report["documents"]["index"]["issues"]]
+    assert kinds == ["glossary"]
+    assert _run(tmp_path, "--min-glossary", "50")[0] == 0
+
+
+def test_lost_number_or_markup_fails(tmp_path: Path) -> None:
+    lost = ("Dropout ratio 0.5 on ``FC6``.", "نسبة الإسقاط العشوائي النصف على FC6.", False)
+    _write_po(tmp_path / "locales", "recipe", [lost])
+    status, report = _run(tmp_path)
+    doc = report["documents"]["recipe"]
+    assert status == 1
+    assert (doc["number_errors"], doc["markup_errors"]) == (1, 1)
+
+
+def test_template_msgids_missing_from_catalogue_are_untranslated(tmp_path: Path) -> None:
+    _write_po(tmp_path / "locales", "networks", [GOOD])
+    pot = tmp_path / "pot"
+    pot.mkdir()
+    new = 'msgid "A new paragraph."\nmsgstr ""\n'
+    (pot / "networks.pot").write_text(
+        PO_HEADER + f'msgid "{GOOD[0]}"\nmsgstr ""\n\n' + new, encoding="utf-8"
+    )
+    (pot / "results.pot").write_text(PO_HEADER + new, encoding="utf-8")
+    status, report = _run(tmp_path, "--pot", str(pot))
+    assert status == 1
+    assert report["documents"]["networks"]["missing"] == 1
+    assert report["documents"]["results"]["coverage"] == 0.0
+
+
+def test_no_catalogue_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    glossary = str(_write_glossary(tmp_path / "g.tsv"))
+    status = cli.main(["i18n", "check", "--locales", str(tmp_path), "--glossary", glossary])
+    assert status == 2
+    assert "no catalogues" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- glossary file
+
+
+def test_glossary_header_and_duplicates_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "g.tsv"
+    path.write_text("en\tar\nx\ty\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="header"):
+        load_glossary(path)
+    _write_glossary(path)
+    with path.open("a", encoding="utf-8") as f:
+        f.write("Depth\tعُمق\t\tdefinition\tتعريف\n")
+    with pytest.raises(ConfigError, match="already defined"):
+        load_glossary(path)
+
+
+def test_project_glossary_is_self_consistent() -> None:
+    """Every Arabic term and variant of docs/glossary.tsv is recognised as itself."""
+    terms = load_glossary(ROOT / "docs" / "glossary.tsv")
+    seed = {
+        "convolutional network", "depth", "image classification", "representation",
+        "architecture", "visual recognition", "deep learning", "weight layer",
+        "representation depth", "generalisation", "visual representation", "ImageNet",
+    }  # fmt: skip
+    assert seed <= {t.headword for t in terms}
+    for term in terms:
+        for form in term.arabic_forms:
+            assert find_arabic_term("وفي " + form + " هنا", term.arabic_forms), form
+        assert tokenize(term.ar), term.headword
+
+
+def test_glossary_definitions_are_checked_too(tmp_path: Path) -> None:
+    _write_po(tmp_path / "locales", "networks", [GOOD])
+    glossary = _write_glossary(tmp_path / "glossary.tsv")
+    with glossary.open("a", encoding="utf-8") as f:
+        f.write("momentum\tزخم\t\tSGD momentum, with dropout 0.5.\tزخم SGD مع التسرب 0.5.\n")
+    report = tmp_path / "report.json"
+    args = ["i18n", "check", "--locales", str(tmp_path / "locales"), "--glossary", str(glossary)]
+    assert cli.main([*args, "--json", str(report)]) == 1
+    issues = json.loads(report.read_text(encoding="utf-8"))["documents"]["glossary.tsv"]["issues"]
+    assert [(i["kind"], i["msgid"]) for i in issues] == [("glossary", "definition of 'momentum'")]
