@@ -346,3 +346,9 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
 
     again = _run(["dvc", "repro"], repo, env)
     assert "Running stage" not in again and "Data and pipelines are up to date" in again
+
+    # Issue 8: a second full run on the same machine gives identical metrics files.
+    pinned = sorted((repo / "metrics").glob("*.json")) + [repo / "reports" / "results.json"]
+    first = {p.name: p.read_bytes() for p in pinned}
+    _run(["dvc", "repro", "--force"], repo, env)
+    assert {p.name: p.read_bytes() for p in pinned} == first
