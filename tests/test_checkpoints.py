@@ -18,9 +18,10 @@ def _net(name="A", classes=3):
 def test_save_and_load_round_trip(tmp_path):
     net = _net()
     path = tmp_path / "a.pt"
-    checkpoints.save_model(path, net, width=0.0625, classes=["cat", "dog", "owl"])
+    checkpoints.save_model(path, net, width=0.0625, classes=["cat", "dog", "owl"], scale_min=37)
     loaded, meta = checkpoints.model_from_checkpoint(path, arch="vgg11", num_classes=3)
     assert meta["classes"] == ["cat", "dog", "owl"] and meta["crop_size"] == 32
+    assert meta["scale_min"] == 37  # extra description fields are kept
     assert not loaded.training
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(loaded(x), net.eval()(x))

@@ -235,3 +235,8 @@ def test_wrong_state_dict_is_refused_with_what_differs():
     state = models.build("A", width=0.125, num_classes=5).state_dict()
     with pytest.raises(ConfigError, match=r"classifier\.6\.weight: \(5, 512\) in weights"):
         models.load_state_dict_checked(net, state, "weights")
+
+
+def test_mac_count_refuses_images_smaller_than_five_pools():
+    with pytest.raises(ConfigError, match="image_size must be at least 32"):
+        models.count_macs(models.build_meta("A"), 16)

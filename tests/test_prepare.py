@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from vgg_repro import cli
-from vgg_repro.errors import DataError
+from vgg_repro.errors import ConfigError, DataError
 from vgg_repro.prepare import prepare
 
 
@@ -57,3 +57,13 @@ def test_prepare_names_an_unreadable_file_or_skips_it(tmp_path, capsys):
     args = [str(src), str(tmp_path / "c"), "--max-side", "64", "--skip-bad-files"]
     assert cli.main(["data", "prepare", *args]) == 0
     assert "skipped (unreadable):" in capsys.readouterr().out
+
+
+def test_prepare_refuses_impossible_settings(tmp_path):
+    src = _folder(tmp_path / "src")
+    with pytest.raises(ConfigError, match="--max-side must be at least 32; got 16"):
+        prepare(src, tmp_path / "dst", max_side=16, progress=False)
+    with pytest.raises(ConfigError, match="output folder must differ from the input"):
+        prepare(src, src, progress=False)
+    with pytest.raises(DataError, match="is not a folder"):
+        prepare(tmp_path / "missing", tmp_path / "dst", progress=False)

@@ -16,18 +16,15 @@ import pytest
 import torch
 from PIL import Image
 from test_data import write_image_folder
+from test_training import SMALL
 
 from vgg_repro import checkpoints
 from vgg_repro import data as D
 from vgg_repro import transforms as T
 from vgg_repro.errors import DataError
 
-FIT = [
-    "--config", "miniature", "--data.batch_size", "8", "--data.num_workers", "0",
-    "--trainer.accelerator", "cpu", "--trainer.deterministic", "true",
-    "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-    "--trainer.max_epochs", "6", "--seed_everything", "7",
-]  # fmt: skip
+# The training tests' shrunk miniature run, longer, with its own seed.
+FIT = [*SMALL, "--trainer.max_epochs", "6", "--seed_everything", "7"]
 
 
 def _fit(root: Path, run: Path, *extra: str) -> subprocess.Popen:

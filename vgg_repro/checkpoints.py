@@ -59,11 +59,21 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         raise
 
 
-def save_model(path: str | os.PathLike, model: models.VGG, width: float, classes=None) -> None:
-    """Save a network's weights and description, atomically."""
-    atomic_save(
-        {META_KEY: model_meta(model, width, classes), "state_dict": model.state_dict()}, path
-    )
+def save_model(
+    path: str | os.PathLike,
+    model: models.VGG,
+    width: float,
+    classes: list[str] | None = None,
+    **extra: Any,
+) -> dict:
+    """Save a network's weights and description, atomically.
+
+    ``extra`` adds plain values to the description (the pipeline records the
+    training scale and input normalisation there); returns the description.
+    """
+    meta = model_meta(model, width, classes) | extra
+    atomic_save({META_KEY: meta, "state_dict": model.state_dict()}, path)
+    return meta
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -123,7 +133,19 @@ def model_from_checkpoint(
         CheckpointError: unsafe or unreadable file, or a configuration or class
             count other than the expected one (the message names both).
     """
-    ckpt = load_checkpoint(path)
+    return model_from_loaded(load_checkpoint(path), path, arch, num_classes)
+
+
+def model_from_loaded(
+    ckpt: dict,
+    path: str | os.PathLike = "checkpoint",
+    arch: str | None = None,
+    num_classes: int | None = None,
+) -> tuple[models.VGG, dict]:
+    """:func:`model_from_checkpoint` for a checkpoint already read by :func:`load_checkpoint`.
+
+    For callers that need other entries of the same file, so that it is read once.
+    """
     meta = checkpoint_meta(ckpt, path)
     if arch is not None and models.canonical_name(arch) != meta["arch"]:
         raise CheckpointError(

@@ -88,10 +88,9 @@ def load_network(path: str | Path, arch: str | None = None) -> EvalNet:
         CheckpointError: unreadable checkpoint, ``arch`` given and different, or
             a stats file recorded at training that cannot be read now.
     """
-    model, meta = checkpoints.model_from_checkpoint(path, arch=arch)
-    data_args = {}
-    if meta.get("scale_min") is None or meta.get("mean_rgb") is None:
-        data_args = checkpoints.load_checkpoint(path).get("datamodule_hyper_parameters") or {}
+    ckpt = checkpoints.load_checkpoint(path)  # read once: weights and data arguments
+    model, meta = checkpoints.model_from_loaded(ckpt, path, arch=arch)
+    data_args = ckpt.get("datamodule_hyper_parameters") or {}
 
     def pick(key):  # the vgg_repro entry first, then the DataModule's arguments
         return meta[key] if meta.get(key) is not None else data_args.get(key)

@@ -342,13 +342,11 @@ def export_model(ckpt: Path, out: Path) -> dict:
     from vgg_repro.evaluation import load_network
 
     net = load_network(ckpt)
-    meta = checkpoints.model_meta(net.model, net.width, net.classes)
+    extra = {}
     if net.train_scale is not None:
-        meta["scale_min"], meta["scale_max"] = net.train_scale
-    meta["mean_rgb"], meta["std_rgb"] = list(net.mean_rgb), list(net.std_rgb)
-    state = {checkpoints.META_KEY: meta, "state_dict": net.model.state_dict()}
-    checkpoints.atomic_save(state, out)
-    return meta
+        extra["scale_min"], extra["scale_max"] = net.train_scale
+    extra |= {"mean_rgb": list(net.mean_rgb), "std_rgb": list(net.std_rgb)}
+    return checkpoints.save_model(out, net.model, net.width, net.classes, **extra)
 
 
 def train(net: str, row: str, profile: dict) -> Path:
