@@ -15,9 +15,9 @@ both and reports, per document and overall:
 The glossary's own Arabic definitions (shown on the Arabic glossary page) are checked by
 the same rules, reported as the document ``glossary.tsv``.
 
-Run it as ``vgg-repro i18n check``; it exits non-zero below the thresholds (100 % coverage
-and 100 % glossary consistency by default) or on any preservation error, and writes a JSON
-report that DVC can pin as a metric.
+Run it as ``vgg-repro i18n check``; it exits non-zero below the thresholds (by default,
+every entry translated and every glossary term rendered as listed) or on any preservation
+error, and writes a JSON report that DVC can pin as a metric.
 """
 
 from __future__ import annotations

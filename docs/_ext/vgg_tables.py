@@ -406,19 +406,7 @@ class Terminology(SphinxDirective):
         return [_table(None, header, rows, classes=["vgg-terminology"], widths=[3, 3, 4])]
 
 
-def _keep_docstrings_out_of_catalogues(app: Sphinx, doctree: nodes.document) -> None:
-    """Autodoc text comes from the English docstrings: shown as is, never a msgid.
-
-    Docstrings change with the code; as catalogue entries they would fall out of
-    date at every edit. The API page says that the reference is in English.
-    """
-    for node in doctree.findall(nodes.Element):
-        if ":docstring of " in (node.source or ""):
-            node["translatable"] = False
-
-
 def setup(app: Sphinx) -> dict[str, Any]:
-    app.connect("doctree-read", _keep_docstrings_out_of_catalogues)
     app.add_config_value("vgg_glossary_path", "glossary.tsv", "env", types=frozenset({str}))
     results = "../reports/results.json"
     app.add_config_value("vgg_results_path", results, "env", types=frozenset({str}))
