@@ -333,6 +333,27 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
             assert math.isfinite(entry["top1_error"])
     assert (repo / "models" / "E" / "jitter" / "model.pt").is_file()
 
+    # Issue 8: the seed and the library versions are recorded in the run's outputs:
+    # each model.pt, each metrics file (from the model it evaluated), the report.
+    import torch
+
+    from vgg_repro import checkpoints
+
+    seed = yaml.safe_load((ROOT / "vgg_repro" / "configs" / "miniature.yaml").read_text())
+    seed = seed["seed_everything"]
+    meta = checkpoints.checkpoint_meta(
+        checkpoints.load_checkpoint(repo / "models" / "E" / "jitter" / "model.pt")
+    )
+    assert meta["seed"] == seed
+    assert meta["environment"]["versions"]["torch"] == torch.__version__
+    assert set(pipeline.LIBRARIES) | {"python"} == set(meta["environment"]["versions"])
+    for metrics in (repo / "metrics").glob("*.json"):
+        for entry in json.loads(metrics.read_text()).values():
+            for ckpt in entry["checkpoints"]:
+                assert ckpt["seed"] == seed and ckpt["environment"] == meta["environment"]
+    assert results["training"] == {"seeds": [seed], "environments": [meta["environment"]]}
+    assert f"| torch | {torch.__version__} |" in (repo / "reports" / "report.md").read_text()
+
     assert (repo / "data.dvc").read_text() == data_dvc
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from test_data import write_image_folder
 from test_training import SMALL
@@ -102,3 +104,142 @@ def test_greyscale_cmyk_rgba_and_16_bit_png_are_converted(tmp_path, mode):
     assert img.mode == "RGB" and img.size == (40, 30)
     if mode == "I;16":
         assert img.getpixel((0, 0)) == (255, 255, 255)
+
+
+# --- `dvc repro` itself killed and run again (issue 8) ------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_A = ["dvc", "repro", "train_scratch@A"]
+
+
+def _dvc_env(**extra: str) -> dict:
+    return os.environ | {
+        "DVC_NO_ANALYTICS": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONWARNINGS": "ignore",
+        **extra,
+    }
+
+
+def _dvc(repo: Path, env: dict | None = None) -> subprocess.Popen:
+    # A session of its own: a scheduler signals every process of the job, dvc and the
+    # training it runs alike.
+    return subprocess.Popen(
+        TRAIN_A,
+        cwd=repo,
+        env=env or _dvc_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _model_weights(repo: Path) -> dict:
+    return checkpoints.load_checkpoint(repo / "models" / "A" / "s256" / "model.pt")["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def pipeline_clone(tmp_path_factory):
+    """A clone whose smoke profile trains net A long enough to be killed, and that
+    net's weights from an uninterrupted ``dvc repro``."""
+    if not (ROOT / ".git").exists() or shutil.which("dvc") is None:
+        pytest.skip("needs the git repository and dvc")
+    repo = tmp_path_factory.mktemp("pipeline") / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    doc = yaml.safe_load((repo / "params.yaml").read_text())
+    doc["profile"] = "smoke"
+    smoke = doc["profiles"]["smoke"]["train"]
+    smoke["epochs"]["scratch"] = 12
+    smoke["limit_per_class"] = {"train": 20, "val": 3}
+    smoke["overrides"] = {"model.lr_patience": 50}  # every epoch runs: no early stop
+    (repo / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    straight = _dvc(repo)
+    out = straight.communicate(timeout=600)[0].decode()
+    assert straight.returncode == 0, out[-4000:]
+    return repo, _model_weights(repo)
+
+
+def _restart_from_scratch(repo: Path) -> Path:
+    shutil.rmtree(repo / "models" / "A")
+    return repo / "models" / "A" / "s256" / "run" / "checkpoints" / "last.ckpt"
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.exists(), "no checkpoint was written"
+
+
+def _resume_and_compare(repo: Path, straight: dict, last: Path, env: dict | None = None) -> None:
+    epochs_done = checkpoints.load_checkpoint(last)["epoch"] + 1
+    assert epochs_done < 12, "the run was killed after its last epoch"
+    again = _dvc(repo, env)
+    out = again.communicate(timeout=600)[0].decode()
+    assert again.returncode == 0, out[-4000:]
+    assert "resuming A s256 from" in out  # not from scratch
+    logs = sorted((repo / "models" / "A" / "s256" / "run").glob("csv/version_*/metrics.csv"))
+    epochs = [int(r["epoch"]) for r in csv.DictReader(logs[-1].open()) if r.get("epoch")]
+    assert min(epochs) == epochs_done
+    resumed = _model_weights(repo)
+    assert resumed.keys() == straight.keys()
+    assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_dvc_repro_resumes_to_the_same_weights(pipeline_clone, sig):
+    repo, straight = pipeline_clone
+    last = _restart_from_scratch(repo)
+    proc = _dvc(repo)
+    _wait_for(last, proc)
+    time.sleep(random.uniform(0.0, 1.0))  # a random point after the first checkpoint
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=120)
+    assert checkpoints.load_checkpoint(last)  # the checkpoint on disk is whole
+    _resume_and_compare(repo, straight, last)
+
+
+def test_slurm_requeue_on_sigusr1_resumes_to_the_same_weights(pipeline_clone, tmp_path):
+    """SLURM sends SIGUSR1 before the time limit: Lightning saves an HPC checkpoint and
+    requeues the job (``scontrol requeue``); the requeued ``dvc repro`` resumes from the
+    last epoch's checkpoint, the same path as after a kill."""
+    repo, straight = pipeline_clone
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    requeued = tmp_path / "scontrol.log"
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho "$@" >> "{requeued}"\n')
+    scontrol.chmod(0o755)
+    slurm = {
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "vgg-repro",
+        "SLURM_NTASKS": "1",
+        "SLURM_NODELIST": "localhost",
+        "SLURM_PROCID": "0",
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0",
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    }
+    env = _dvc_env(**slurm)
+    last = _restart_from_scratch(repo)
+    proc = _dvc(repo, env)
+    _wait_for(last, proc)
+    time.sleep(random.uniform(0.0, 1.0))
+    assert proc.poll() is None, "the run ended before it could be signalled"
+    trainer = subprocess.run(
+        ["pgrep", "-s", str(proc.pid), "-f", "vgg_repro.pipeline train A"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert trainer, "the training process was not found"
+    os.kill(int(trainer[0]), signal.SIGUSR1)
+    run = repo / "models" / "A" / "s256" / "run"
+    deadline = time.monotonic() + 60
+    while not (requeued.exists() and list(run.glob("hpc_ckpt_*.ckpt"))):
+        assert time.monotonic() < deadline and proc.poll() is None, "no requeue"
+        time.sleep(0.05)
+    assert requeued.read_text().split() == ["requeue", "4242"]
+    os.killpg(proc.pid, signal.SIGKILL)  # the time limit
+    proc.wait(timeout=120)
+    _resume_and_compare(repo, straight, last, env)

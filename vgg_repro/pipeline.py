@@ -48,6 +48,7 @@ __all__ = [
     "load_profile",
     "main",
     "pin_data",
+    "run_environment",
     "scaled",
     "train",
     "train_argv",
@@ -277,6 +278,42 @@ def subset_view(root: Path, limit: dict | int | None, splits=("train", "val")) -
         yield Path(tmp)
 
 
+# --- what a run depends on besides code, data and parameters ----------------------------
+
+# The distributions whose versions can change a run's numbers or its files.
+LIBRARIES = (
+    "vgg-repro",
+    "torch",
+    "torchvision",
+    "pytorch-lightning",
+    "torchmetrics",
+    "jsonargparse",
+    "numpy",
+    "pillow",
+    "dvc",
+    "dvclive",
+)
+
+
+def run_environment() -> dict:
+    """Python's and each library's version, and the machine type, as a run records them.
+
+    Bit-identical numbers are promised only between runs with the same environment
+    (floating point differs across library versions and CPUs), so every trained
+    ``model.pt`` and every metrics file carries it.
+    """
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for dist in LIBRARIES:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {"versions": versions, "machine": platform.machine(), "system": platform.system()}
+
+
 # --- training ---------------------------------------------------------------------------
 
 
@@ -330,13 +367,14 @@ def _fingerprint(argv: list[str], data_md5: str | None) -> str:
     return hashlib.sha256(json.dumps([stable, data_md5]).encode()).hexdigest()[:16]
 
 
-def export_model(ckpt: Path, out: Path) -> dict:
+def export_model(ckpt: Path, out: Path, seed: int | None = None) -> dict:
     """Write the final network of a run to ``out`` with what evaluation needs to know.
 
     The file is a :mod:`vgg_repro.checkpoints` checkpoint whose ``vgg_repro`` entry
     also records the training scale and input normalisation (``scale_min``,
     ``scale_max``, ``mean_rgb``, ``std_rgb``), so that the test scales of
-    Sec. 3.2 follow from the file alone.
+    Sec. 3.2 follow from the file alone, and the run's ``seed`` and
+    :func:`run_environment`.
     """
     from vgg_repro import checkpoints
     from vgg_repro.evaluation import load_network
@@ -346,6 +384,7 @@ def export_model(ckpt: Path, out: Path) -> dict:
     if net.train_scale is not None:
         extra["scale_min"], extra["scale_max"] = net.train_scale
     extra |= {"mean_rgb": list(net.mean_rgb), "std_rgb": list(net.std_rgb)}
+    extra |= {"seed": seed, "environment": run_environment()}
     return checkpoints.save_model(out, net.model, net.width, net.classes, **extra)
 
 
@@ -385,7 +424,9 @@ def train(net: str, row: str, profile: dict) -> Path:
         training.main(argv)
     if not last.is_file():
         raise VGGReproError(f"training {net} {row} wrote no {last}")
-    export_model(last, model_path(net, row))
+    # seed_everything (the config's seed_everything) leaves the seed in PL_GLOBAL_SEED.
+    seed = os.environ.get("PL_GLOBAL_SEED")
+    export_model(last, model_path(net, row), None if seed is None else int(seed))
     state_file.write_text(json.dumps({"fingerprint": key, "finished": True}) + "\n")
     return model_path(net, row)
 
@@ -402,12 +443,16 @@ def _protocols(net: str, row: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _slim(result: dict) -> dict:
-    """The parts of an evaluate_folder result that the report and `dvc metrics show` use."""
+def _slim(result: dict, trained: dict[str, dict]) -> dict:
+    """The parts of an evaluate_folder result that the report and `dvc metrics show` use.
+
+    ``trained``: checkpoint path -> its training seed and environment.
+    """
     keep = ("top1_error", "top5_error", "protocol", "scales", "n_images", "num_classes")
     slim = {k: result[k] for k in keep if k in result}
     slim["checkpoints"] = [
         {k: c.get(k) for k in ("path", "arch", "width", "train_scale", "test_scales")}
+        | trained.get(c.get("path"), {})
         for c in result.get("checkpoints", [])
     ]
     for k in ("top1_error", "top5_error"):
@@ -417,8 +462,13 @@ def _slim(result: dict) -> dict:
 
 
 def _evaluate(paths: list[Path], protocols: dict, profile: dict) -> dict:
+    from vgg_repro import checkpoints
     from vgg_repro.evaluation import evaluate_folder
 
+    trained = {}
+    for p in paths:
+        meta = checkpoints.checkpoint_meta(checkpoints.load_checkpoint(p), p)
+        trained[str(p)] = {"seed": meta.get("seed"), "environment": meta.get("environment")}
     settings = profile.get("evaluate") or {}
     limit = settings.get("limit_per_class")
     out = {}
@@ -434,7 +484,7 @@ def _evaluate(paths: list[Path], protocols: dict, profile: dict) -> dict:
                 workers=int(settings.get("workers") or 0),
                 progress=False,
             )
-            out[name] = _slim(result)
+            out[name] = _slim(result, trained)
             print(f"{name}: top-1 {result['top1_error']:.2f}%, top-5 {result['top5_error']:.2f}%")
     return out
 

@@ -24,7 +24,15 @@ from pathlib import Path
 from vgg_repro import models, paper
 from vgg_repro.evaluation import render_table
 
-__all__ = ["CLAIMS", "check_claims", "load_metrics", "main", "result_rows", "std_error"]
+__all__ = [
+    "CLAIMS",
+    "check_claims",
+    "load_metrics",
+    "main",
+    "result_rows",
+    "std_error",
+    "training_runs",
+]
 
 METRICS = Path("metrics")
 REPORTS = Path("reports")
@@ -212,6 +220,35 @@ def _table(metrics: dict, keys: list[str], names: list[str], title: str) -> str 
     return render_table(results, title=title) if results else None
 
 
+def training_runs(metrics: dict) -> dict:
+    """The seeds and environments the evaluated nets were trained with (issue 8).
+
+    Read from the metrics files, which copy them from each ``model.pt``; one
+    environment when the whole pipeline ran on one machine.
+    """
+    seeds, environments = set(), []
+    for entries in metrics.values():
+        for entry in entries.values():
+            for ckpt in entry.get("checkpoints", []):
+                if ckpt.get("seed") is not None:
+                    seeds.add(int(ckpt["seed"]))
+                env = ckpt.get("environment")
+                if env and env not in environments:
+                    environments.append(env)
+    return {"seeds": sorted(seeds), "environments": environments}
+
+
+def _environment_lines(runs: dict) -> list[str]:
+    seeds = ", ".join(str(s) for s in runs["seeds"]) or "not recorded"
+    lines = ["## Environment", "", f"Training seed: {seeds}.", ""]
+    for env in runs["environments"]:
+        lines += [f"Trained on {env.get('system')} {env.get('machine')} with:", ""]
+        lines += ["| library | version |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(env.get("versions", {}).items())]
+        lines.append("")
+    return lines
+
+
 def render_markdown(profile: str, info: dict, metrics: dict, claims: list[dict]) -> str:
     """``report.md``: the tables in the paper's layout and the claims check."""
     rows = [k for k in metrics if not k.startswith("fusion-")]
@@ -265,7 +302,8 @@ def render_markdown(profile: str, info: dict, metrics: dict, claims: list[dict])
             "or disagreement here says how the paper's recipe behaves at this scale, "
             "not whether the paper is right.",
         ]
-    return "\n".join(lines) + "\n"
+    lines += ["", *_environment_lines(training_runs(metrics))]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def depth_rows(metrics: dict) -> list[dict]:
@@ -298,6 +336,7 @@ def main(profile: str, settings: dict | None = None) -> dict:
         "num_classes": int(num_classes),
         "rows": result_rows(metrics),
         "claims": claims,
+        "training": training_runs(metrics),
     }
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
