@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -406,3 +407,46 @@ def test_table_without_paper_numbers_off_imagenet_or_for_narrow_nets():
     tv = result(["D"], None, [256])
     tv["checkpoints"][0]["path"] = "torchvision:vgg16:vgg16.pth"
     assert "| D (torchvision) | ? | 256 | dense | 25.0 | 8.0 |  |  |  |" in render_table([tv])
+
+
+def test_bf16_evaluation_runs_convolutions_in_bfloat16_channels_last(tmp_path):
+    """Issue 7: the fast path (the default on a GPU) as it runs on a CPU when asked."""
+    names = ["ant", "bee", "cat"]
+    root = write_images(tmp_path / "val", names)
+    path = save_ckpt(tmp_path / "a.ckpt", tiny_vgg(), names)
+    seen = []
+    for precision in (None, "bf16"):
+        net = evaluate_cli.load_network(path)
+        conv = next(m for m in net.model.modules() if isinstance(m, nn.Conv2d))
+        hook = conv.register_forward_hook(
+            lambda m, args, out: seen.append(
+                (out.dtype, args[0].is_contiguous(memory_format=torch.channels_last))
+            )
+        )
+        result = evaluate_cli.evaluate_folder([net], root, "dense", [32], precision=precision)
+        hook.remove()
+        assert result["precision"] == (precision or "32")  # the CPU default: float32
+        assert math.isfinite(result["top1_error"])
+        kinds = set(seen)
+        seen.clear()
+        if precision is None:
+            assert kinds == {(torch.float32, False)}
+        else:
+            assert kinds == {(torch.bfloat16, True)}
+    with pytest.raises(ConfigError, match="precision 'fp8'"):
+        evaluate_cli.evaluate_folder([path], root, "dense", [32], precision="fp8")
+
+
+def test_bf16_posteriors_agree_with_float32():
+    model = tiny_vgg(num_classes=5).eval()
+    with torch.no_grad():
+        model.classifier[-1].weight.mul_(50)  # peaked posteriors, as a trained net gives
+    dense = models.to_dense(model)
+    x = torch.rand(4, 3, 40, 48) * 2 - 1
+    with torch.no_grad():
+        full = dense_evaluate(dense, x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = dense_evaluate(dense.to(memory_format=torch.channels_last), x)
+    assert fast.dtype == torch.float32  # soft-max and averaging stay in float32
+    assert torch.allclose(fast.sum(1), torch.ones(4))
+    assert (fast - full).abs().max() < 0.05
