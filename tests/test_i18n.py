@@ -118,6 +118,9 @@ def test_english_terms_longest_match_plural_and_hyphen() -> None:
     ]
     # literals, code roles and URLs are not prose
     assert matcher.english_terms("``depth`` and :func:`dropout` at https://x.org/depth") == []
+    # nor are dotted names, as autodoc writes parameter types ("vgg_repro.depth.Net")
+    assert matcher.english_terms("a vgg_repro.depth.Net, saved in depth.pt.") == []
+    assert [t.headword for t in matcher.english_terms("a vgg_repro.Net of depth 19")] == ["depth"]
 
 
 def test_missing_terms_reports_the_near_synonym() -> None:

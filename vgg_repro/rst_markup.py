@@ -50,11 +50,20 @@ def _role_parts(name: str, body: str) -> tuple[str, str]:
     return body, body.strip()
 
 
+# A qualified Python name or a file name: module.Class, package.module.function, model.pt.
+_DOTTED_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?!\w|\.\w)")
+
+
 def prose(text: str) -> str:
     """The words of a reST string a reader sees as prose: no code, literal, target or URL.
 
     >>> prose("Use :func:`build` and ``vgg16``; see :term:`soft-max <softmax>` at `docs <https://x.org>`_.")
     'Use and ; see soft-max at docs.'
+
+    Dotted names (``vgg_repro.models.VGG``, ``model.pt``), as autodoc writes types, are code:
+
+    >>> prose("A vgg_repro.models.VGG network, saved in model.pt.")
+    'A network, saved in .'
     """  # noqa: E501
 
     def role(m: re.Match[str]) -> str:
@@ -71,6 +80,7 @@ def prose(text: str) -> str:
     text = _URL.sub(" ", text)
     text = _SUBST.sub(" ", text)
     text = _FOOTNOTE.sub(" ", text)
+    text = _DOTTED_NAME.sub(" ", text)
     return re.sub(r"\s+", " ", text).strip()
 
 
