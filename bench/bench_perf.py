@@ -13,7 +13,10 @@ Measures, in the same run:
 2. the input pipeline alone: decode + isotropic rescale with scale jittering +
    random crop + flip + colour shift + mean subtraction, from JPEG files the
    script writes itself (500x375, quality 90: ImageNet's typical size), on
-   every CPU core through the package's own ImageFolder/DataLoader;
+   every CPU core through the package's own ImageFolder/DataLoader; then the same
+   work with the JPEGs decoded on the device in batches (``torchvision.io.decode_jpeg``,
+   nvJPEG on a GPU), the CPU workers only reading the files' bytes, and the rescale,
+   crop, flip and colour shift done there too;
 3. dense and multi-crop evaluation throughput at Q = 256, 384, 512;
 4. peak device memory of each (on a CPU: the process's maximum resident memory so far).
 
@@ -151,6 +154,61 @@ def input_throughput(
     return {"images_per_s": seen / (time.perf_counter() - start), "workers": workers}
 
 
+class _JpegBytes(torch.utils.data.Dataset):
+    """The files' bytes, undecoded: decoding happens on the device, a batch at a time."""
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> bytes:
+        # Plain bytes through the worker pipe: a batch of small tensors would be shared
+        # through one file descriptor each, which runs out on large batches.
+        return self.files[i].read_bytes()
+
+
+def device_decode_throughput(
+    folder: Path, scale: tuple[int, int], crop: int, batch: int, device: torch.device
+) -> dict:
+    """Images/s of the training input pipeline with JPEG decoding on ``device``.
+
+    The same augmentation as :class:`vgg_repro.transforms.TrainTransform` (Sec. 3.1:
+    isotropic rescale to a random S in [S_min, S_max], random crop, horizontal flip,
+    colour shift, mean subtraction), with every step after reading the file run on
+    the device: the option for a GPU whose training step outruns the CPU decoders.
+    """
+    files = sorted(folder.rglob("*.jpg"))
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    loader = torch.utils.data.DataLoader(
+        _JpegBytes(files), batch_size=batch, num_workers=workers, collate_fn=list, drop_last=True
+    )
+    g = torch.Generator().manual_seed(0)
+    mean = torch.tensor(T.IMAGENET_MEAN_RGB, device=device)
+    eigval = torch.tensor(T.IMAGENET_PCA_EIGVAL, device=device)
+    eigvec = torch.tensor(T.IMAGENET_PCA_EIGVEC, device=device)
+    start, seen = time.perf_counter(), 0
+    for data in loader:
+        encoded = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in data]
+        images = torchvision.io.decode_jpeg(encoded, device=device)  # one call per batch
+        out = torch.empty(len(images), 3, crop, crop, device=device)
+        s = torch.randint(scale[0], scale[1] + 1, (len(images),), generator=g).tolist()
+        flips = (torch.rand(len(images), generator=g) < 0.5).tolist()
+        for j, image in enumerate(images):
+            size = evaluation.rescaled_size(*image.shape[-2:], s[j])
+            x = F.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True)
+            top = int(torch.randint(0, size[0] - crop + 1, (1,), generator=g))
+            left = int(torch.randint(0, size[1] - crop + 1, (1,), generator=g))
+            x = x[0, :, top : top + crop, left : left + crop]
+            out[j] = x.flip(-1) if flips[j] else x
+        alpha = (torch.randn(len(images), 3, generator=g) * T.COLOUR_SHIFT_STD).to(device)
+        x = T.subtract_mean(T.colour_shift(out, alpha, eigval, eigvec), mean)
+        seen += len(x)
+    _sync(device)
+    return {"images_per_s": seen / (time.perf_counter() - start), "workers": workers}
+
+
 def eval_throughput(
     net: models.VGG, q: int, batch: int, repeats: int, device: torch.device, fast: bool
 ) -> dict:
@@ -230,15 +288,21 @@ def main(argv: list[str] | None = None) -> int:
         count, size = (2000, (500, 375)) if gpu else (256, (500, 375))
         write_jpegs(Path(tmp) / "raw", count, size)
         r = input_throughput(Path(tmp) / "raw", jitter, crop, batch, device)
+        decoded = device_decode_throughput(Path(tmp) / "raw", jitter, crop, batch, device)
         # `vgg-repro data prepare`: the same files shrunk once to the largest S.
         prepare(Path(tmp) / "raw", Path(tmp) / "prepared", max_side=jitter[1], progress=False)
         prepared = input_throughput(Path(tmp) / "prepared", jitter, crop, batch, device)
     report["input_pipeline"] = r
     report["input_pipeline_prepared"] = prepared
+    report["input_pipeline_device_decode"] = decoded
+    report["device_decode_over_train_D"] = (
+        decoded["images_per_s"] / report["train"]["D"]["images_per_s"]
+    )
     report["prepared_over_raw"] = prepared["images_per_s"] / r["images_per_s"]
     report["input_over_train_D"] = r["images_per_s"] / report["train"]["D"]["images_per_s"]
     rows.append((f"input pipeline ({r['workers']} workers)", r))
     rows.append((f"input pipeline, prepared to {jitter[1]}px", prepared))
+    rows.append((f"input pipeline, JPEG decoded on {device.type}", decoded))
     net = models.build("D", width=width, crop_size=crop)
     for q in scales:
         r = eval_throughput(net, q, 8 if gpu else 2, 5 if gpu else 2, device, fast=True)
@@ -259,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         print("D fast path / reference: n/a on a CPU (both run fp32 eager)")
     print(f"input pipeline / D training step: {report['input_over_train_D']:.2f}x")
     print(f"input pipeline after data prepare / before: {report['prepared_over_raw']:.2f}x")
+    print(
+        f"input pipeline decoding on {device.type} / D training step: "
+        f"{report['device_decode_over_train_D']:.2f}x"
+    )
     for q in scales:
         print(
             f"dense / multi-crop at Q={q}: {report['eval'][str(q)]['dense_over_multi_crop']:.2f}x"
