@@ -346,7 +346,9 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
     )
     assert meta["seed"] == seed
     assert meta["environment"]["versions"]["torch"] == torch.__version__
-    assert set(pipeline.LIBRARIES) | {"python"} == set(meta["environment"]["versions"])
+    assert set(pipeline.LIBRARIES) | {"python", "cuda", "cudnn"} == set(
+        meta["environment"]["versions"]
+    )
     for metrics in (repo / "metrics").glob("*.json"):
         for entry in json.loads(metrics.read_text()).values():
             for ckpt in entry["checkpoints"]:

@@ -305,12 +305,20 @@ def run_environment() -> dict:
     import platform
     from importlib import metadata
 
+    import torch
+
     versions = {"python": platform.python_version()}
     for dist in LIBRARIES:
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
+    # The wheel's metadata says 2.14.1 for every build; torch itself names the build
+    # (2.14.1+cu130, +cpu), and the CUDA and cuDNN it was built with.
+    versions["torch"] = torch.__version__
+    versions["cuda"] = torch.version.cuda
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    versions["cudnn"] = None if cudnn is None else str(cudnn)
     return {"versions": versions, "machine": platform.machine(), "system": platform.system()}
 
 
