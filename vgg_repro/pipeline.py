@@ -315,7 +315,7 @@ def run_environment() -> dict:
             versions[dist] = None
     # The wheel's metadata says 2.14.1 for every build; torch itself names the build
     # (2.14.1+cu130, +cpu), and the CUDA and cuDNN it was built with.
-    versions["torch"] = torch.__version__
+    versions["torch"] = str(torch.__version__)  # a TorchVersion: not a plain str to unpickle
     versions["cuda"] = torch.version.cuda
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     versions["cudnn"] = None if cudnn is None else str(cudnn)
