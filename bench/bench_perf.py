@@ -127,13 +127,18 @@ def write_jpegs(folder: Path, count: int, size: tuple[int, int], classes: int = 
         Image.fromarray(pixels).save(out / f"{i:05d}.jpg", quality=90)
 
 
+def _cpu_workers() -> int:
+    """Every CPU core this process may run on: one loader worker each."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def input_throughput(
     folder: Path, scale: tuple[int, int], crop: int, batch: int, device: torch.device
 ) -> dict:
     """Images/s of the training input pipeline on every CPU core (plus device-side colour)."""
     transform = T.TrainTransform(scale[0], scale[1], crop)
     dataset = D.ImageFolder(folder, transform)
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = _cpu_workers()
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=batch,
@@ -180,7 +185,7 @@ def device_decode_throughput(
     the device: the option for a GPU whose training step outruns the CPU decoders.
     """
     files = sorted(folder.rglob("*.jpg"))
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = _cpu_workers()
     loader = torch.utils.data.DataLoader(
         _JpegBytes(files), batch_size=batch, num_workers=workers, collate_fn=list, drop_last=True
     )
