@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -72,6 +72,8 @@ class EvalNet:
         mean_rgb, std_rgb: input normalisation in pixel units.
         train_scale: ``(S_min, S_max)`` of training, or None if unknown.
         width: channel multiplier (1.0: the paper's net).
+        meta: the checkpoint's ``vgg_repro`` description (with the pipeline's training
+            seed and environment); empty for torchvision's weights.
     """
 
     model: models.VGG
@@ -81,6 +83,7 @@ class EvalNet:
     std_rgb: tuple[float, ...] = (1.0, 1.0, 1.0)
     train_scale: tuple[int, int] | None = None
     width: float = 1.0
+    meta: dict = field(default_factory=dict)
 
 
 def load_network(path: str | Path, arch: str | None = None) -> EvalNet:
@@ -114,7 +117,7 @@ def load_network(path: str | Path, arch: str | None = None) -> EvalNet:
             ) from None
     std = tuple(meta.get("std_rgb") or (1.0, 1.0, 1.0))
     classes = meta["classes"]
-    return EvalNet(model, str(path), classes, tuple(mean), std, train, float(meta["width"]))
+    return EvalNet(model, str(path), classes, tuple(mean), std, train, float(meta["width"]), meta)
 
 
 def load_torchvision(name: str, weights: str | Path) -> EvalNet:

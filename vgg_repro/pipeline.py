@@ -470,20 +470,20 @@ def _slim(result: dict, trained: dict[str, dict]) -> dict:
 
 
 def _evaluate(paths: list[Path], protocols: dict, profile: dict) -> dict:
-    from vgg_repro import checkpoints
-    from vgg_repro.evaluation import evaluate_folder
+    from vgg_repro.evaluation import evaluate_folder, load_network
 
-    trained = {}
-    for p in paths:
-        meta = checkpoints.checkpoint_meta(checkpoints.load_checkpoint(p), p)
-        trained[str(p)] = {"seed": meta.get("seed"), "environment": meta.get("environment")}
+    nets = [load_network(p) for p in paths]  # read once for every protocol
+    trained = {
+        n.source: {"seed": n.meta.get("seed"), "environment": n.meta.get("environment")}
+        for n in nets
+    }
     settings = profile.get("evaluate") or {}
     limit = settings.get("limit_per_class")
     out = {}
     with subset_view(Path(profile["data"]), limit, splits=("val",)) as root:
         for name, (protocol, scales) in protocols.items():
             result = evaluate_folder(
-                [str(p) for p in paths],
+                nets,
                 root / "val",
                 protocol,
                 scales,
