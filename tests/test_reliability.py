@@ -227,8 +227,10 @@ def test_slurm_requeue_on_sigusr1_resumes_to_the_same_weights(pipeline_clone, tm
     _wait_for(last, proc)
     time.sleep(random.uniform(0.0, 1.0))
     assert proc.poll() is None, "the run ended before it could be signalled"
+    # dvc runs the stage through ``sh -c``; dash does not exec its command, so the
+    # pattern is anchored on the Python process itself, not the shell around it.
     trainer = subprocess.run(
-        ["pgrep", "-s", str(proc.pid), "-f", "vgg_repro.pipeline train A"],
+        ["pgrep", "-s", str(proc.pid), "-f", r"^[^ ]*python[^ ]* -m vgg_repro[.]pipeline train A "],
         capture_output=True,
         text=True,
     ).stdout.split()
