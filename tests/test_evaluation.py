@@ -181,6 +181,19 @@ def test_topk_error_matches_a_hand_count():
     assert topk_error(p, y, 5) == pytest.approx(40.0)  # ranks 0, 1, 4 are top-5 hits
 
 
+def test_ties_count_against_the_net():
+    # A net that scores every class the same is never right, whatever the label;
+    # topk() would have credited the images of its first k classes.
+    flat = torch.full((4, 10), 0.1)
+    assert topk_error(flat, torch.tensor([0, 1, 2, 9]), 1) == 100.0
+    assert topk_error(flat, torch.tensor([0, 1, 2, 9]), 5) == 100.0
+    tie = torch.tensor([[0.4, 0.4, 0.2], [0.4, 0.4, 0.2]])  # a tie for first place
+    assert topk_error(tie, torch.tensor([0, 1]), 1) == 100.0
+    assert topk_error(tie, torch.tensor([0, 1]), 2) == 0.0
+    nan = torch.tensor([[float("nan"), 0.9, 0.1]])
+    assert topk_error(nan, torch.tensor([1]), 5) == 100.0
+
+
 def test_images_smaller_than_the_crop_are_refused():
     with pytest.raises(ConfigError, match="smaller than the training crop size 32"):
         dense_evaluate(models.to_dense(tiny_vgg()), torch.zeros(1, 3, 24, 40))
@@ -274,6 +287,61 @@ def test_evaluate_folder_groups_sizes_and_matches_one_image_at_a_time(tmp_path):
     assert result["scales"] == [32, 40]
     assert result["checkpoints"][0]["arch"] == "A"
     assert result["checkpoints"][0]["mean_rgb"] == list(mean)
+
+
+def test_fusion_from_saved_posteriors_equals_fusing_the_nets(tmp_path):
+    """The fuse stage averages the posteriors that the evaluate stages saved: the
+    same numbers as evaluating the nets together, without running them again."""
+    import numpy as np
+
+    from vgg_repro import pipeline
+
+    names = ["cat", "ant", "bee"]  # the nets' label order differs from the sorted folders
+    root = write_images(tmp_path / "val", names)
+    mean = (120.0, 110.0, 100.0)
+    torch.manual_seed(3)
+    nets = [tiny_vgg(num_classes=3) for _ in range(2)]
+    paths = [
+        save_ckpt(tmp_path / f"{i}.ckpt", net, names, mean_rgb=list(mean))
+        for i, net in enumerate(nets)
+    ]
+    members = []
+    for i, (net, path) in enumerate(zip(nets, paths, strict=True)):
+        r = evaluate_cli.evaluate_folder(
+            [path], root, "dense", [32, 40], batch_size=2, keep_posteriors=True
+        )
+        # Row i is the i-th image of find_images: sorted classes, sorted files.
+        folders = sorted(names)
+        assert r["files"] == [
+            f"{c}/{f.name}" for c in folders for f in sorted((root / c).iterdir())
+        ]
+        assert r["labels"].tolist() == [folders.index(f.split("/")[0]) for f in r["files"]]
+        hits = [h for v in by_hand(net, root, names, [32, 40], mean).values() for h in v]
+        assert (r["posteriors"].argmax(1) == r["labels"]).tolist() == hits
+        folder = tmp_path / f"posteriors{i}"
+        folder.mkdir()
+        for name in pipeline.FUSED_PROTOCOLS.values():  # as the evaluate stage saves them
+            np.save(folder / f"{name}.npy", r["posteriors"].numpy())
+        np.save(folder / "labels.npy", r["labels"].numpy())
+        (folder / "files.txt").write_text("\n".join(r["files"]) + "\n")
+        slim = pipeline._slim(r, {})
+        members.append(({name: slim for name in pipeline.FUSED_PROTOCOLS.values()}, folder))
+
+    fused = pipeline.fuse_posteriors(members)
+    both = evaluate_cli.evaluate_folder(paths, root, "dense", [32, 40], batch_size=2)
+    assert set(fused) == {"dense", "multi-crop", "dense+multi-crop"}
+    for result in fused.values():
+        assert result["top1_error"] == pytest.approx(both["top1_error"])
+        assert result["top5_error"] == pytest.approx(both["top5_error"])
+        assert result["n_images"] == len(SIZES) and result["scales"] == [32, 40]
+        assert [c["path"] for c in result["checkpoints"]] == [str(p) for p in paths]
+
+    (members[1][1] / "files.txt").write_text("ant/other.png\n")
+    with pytest.raises(pipeline.VGGReproError, match="different images"):
+        pipeline.fuse_posteriors(members)
+    (members[1][1] / "labels.npy").unlink()
+    with pytest.raises(pipeline.VGGReproError, match="cannot read the posteriors in .*posteriors1"):
+        pipeline.fuse_posteriors(members)
 
 
 def test_grouping_yields_each_image_once_in_equal_size_batches():

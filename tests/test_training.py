@@ -90,6 +90,10 @@ def test_one_epoch_on_a_tiny_folder(trained_a, folder):
     assert epoch_values(trained_a, "train/lr")[0] == pytest.approx(0.01)
     assert epoch_values(trained_a, "train/throughput")[0] > 0
     assert (trained_a / "dvclive" / "metrics.json").is_file()
+    # DVCLive wrote the epoch's validation error too: dvc.yaml plots these files.
+    tsv = trained_a / "dvclive" / "plots" / "metrics" / "val" / "top1_error.tsv"
+    logged = [float(r["top1_error"]) for r in csv.DictReader(tsv.open(), delimiter="\t")]
+    assert logged == pytest.approx(epoch_values(trained_a, "val/top1_error"))
 
 
 def test_validate_and_test_a_checkpoint(trained_a, folder, tmp_path):

@@ -168,9 +168,11 @@ def model_from_loaded(
         width=meta["width"],
         dropout=meta["dropout"],
         crop_size=meta["crop_size"],
-    ).to_empty(device="cpu")
+    )
     try:
-        models.load_state_dict_checked(model, state, str(path))
+        # The file's tensors become the parameters: no second copy, and no
+        # to_empty(), whose meta-tensor path imports half a second of torch.fx.
+        models.load_state_dict_checked(model, state, str(path), assign=True)
     except models.ConfigError as err:
         raise CheckpointError(str(err)) from None
     return model.eval(), meta

@@ -233,7 +233,7 @@ class _Images(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         path, label = self.samples[i]
         image = load_image(path)
-        return tuple(rescale(image, q) for q in self.scales), label
+        return tuple(rescale(image, q) for q in self.scales), (label, i)
 
 
 def _grouped(items, batch_size: int, max_buffered: int):
@@ -290,6 +290,7 @@ def evaluate_folder(
     crop_chunk: int = 256,
     progress: bool | None = None,
     precision: str | None = None,
+    keep_posteriors: bool = False,
 ) -> dict:
     """Evaluate one net, or the fusion of several, on ``root/CLASS/IMAGE`` files.
 
@@ -307,6 +308,10 @@ def evaluate_folder(
         precision: ``"bf16"`` (bfloat16 autocast and channels-last tensors; the
             soft-max and the averaging stay in float32) or ``"32"``; default: bf16
             on CUDA (see :func:`eval_precision`).
+        keep_posteriors: also return each image's posteriors (``"posteriors"``, a
+            float32 ``(N, classes)`` tensor), ``"labels"`` and ``"files"`` (paths
+            relative to ``root``), in :func:`find_images` order: what a later fusion
+            needs without running the nets again.
 
     Returns:
         The metrics written by ``vgg-repro evaluate`` (see :mod:`vgg_repro.evaluate_cli`).
@@ -346,6 +351,7 @@ def evaluate_folder(
     top1 = torch.zeros(n_classes, dtype=torch.long)
     top5 = torch.zeros(n_classes, dtype=torch.long)
     seen = torch.zeros(n_classes, dtype=torch.long)
+    kept = torch.zeros(len(samples), n_classes) if keep_posteriors else None
     start = time.perf_counter()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast)
     with torch.inference_mode(), autocast:
@@ -355,13 +361,15 @@ def evaluate_folder(
                 for t in zip(*[ts for ts, _ in batch], strict=True)
             ]
             images = dict(zip(all_scales, stacked, strict=True))
-            labels = torch.tensor([label for _, label in batch])
+            labels = torch.tensor([label for _, (label, _) in batch])
             # Sec. 4.4: fusion averages the nets' posteriors, each net at its own scales.
             per_net = [
                 multi_scale(m, [images[q] for q in qs], run)
                 for m, qs in zip(members, net_scales, strict=True)
             ]
             posteriors = torch.stack(per_net).mean(0).cpu()
+            if kept is not None:
+                kept[[i for _, (_, i) in batch]] = posteriors.float()
             seen += torch.bincount(labels, minlength=n_classes)
             top1 += torch.bincount(labels[topk_correct(posteriors, labels, 1)], minlength=n_classes)
             top5 += torch.bincount(labels[topk_correct(posteriors, labels, 5)], minlength=n_classes)
@@ -369,7 +377,7 @@ def evaluate_folder(
     bar.close()
     seconds = time.perf_counter() - start
     n = int(seen.sum())
-    return {
+    result = {
         "top1_error": 100.0 * (1 - int(top1.sum()) / n),
         "top5_error": 100.0 * (1 - int(top5.sum()) / n),
         "n_images": n,
@@ -399,6 +407,11 @@ def evaluate_folder(
         "precision": precision,
         "data": str(root),
     }
+    if kept is not None:
+        result["posteriors"] = kept
+        result["labels"] = torch.tensor([label for _, label in samples])
+        result["files"] = [Path(path).relative_to(root).as_posix() for path, _ in samples]
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -210,9 +210,21 @@ def topk_error(posteriors: torch.Tensor, labels: torch.Tensor, k: int = 1) -> fl
 
 
 def topk_correct(posteriors: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
-    """Per sample, whether the true class is among the k most likely (bool ``(N,)``)."""
-    top = posteriors.topk(min(k, posteriors.shape[1]), dim=1).indices
-    return (top == labels.to(top.device)[:, None]).any(1)
+    """Per sample, whether the true class is among the k most likely (bool ``(N,)``).
+
+    Ties count against the net: another class that scores as high as the true
+    one ranks above it, so a net that gives every class the same score is never
+    right (``topk`` would pick the first classes and credit their images), and
+    the answer does not depend on how ties are broken. Rows with a NaN are wrong.
+
+    >>> p = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    >>> topk_correct(p, torch.tensor([0, 1]), 1).tolist(), topk_correct(p, torch.tensor([0, 1]), 2)
+    ([False, False], tensor([True, True]))
+    """
+    labels = labels.to(posteriors.device)
+    truth = posteriors.gather(1, labels[:, None])
+    ahead = (posteriors >= truth).sum(1) - 1  # the other classes scoring at least as high
+    return (ahead < k) & ~posteriors.isnan().any(1)
 
 
 # --- image-level preprocessing -----------------------------------------------------------

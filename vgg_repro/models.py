@@ -383,13 +383,18 @@ def count_macs(model: nn.Module, image_size: int = 224) -> int:
     return counter.get_total_flops() // 2
 
 
-def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, Any], what: str) -> None:
+def load_state_dict_checked(
+    model: nn.Module, state_dict: Mapping[str, Any], what: str, *, assign: bool = False
+) -> None:
     """``load_state_dict(strict=True)`` with an error that names what differs.
 
     Args:
         model: the target network.
         state_dict: weights to load.
         what: a description of the source, used in the error message.
+        assign: make the given tensors the model's parameters (cast to the model's
+            dtypes) instead of copying them in: the way to fill a network built on
+            the meta device (:func:`build_meta`) without allocating it twice.
 
     Raises:
         ConfigError: on missing or unexpected keys, or a shape mismatch.
@@ -417,7 +422,9 @@ def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, Any], wha
             + "; ".join(parts)
             + ". Check the configuration name, width and number of classes."
         )
-    model.load_state_dict(state_dict, strict=True)
+    if assign:
+        state_dict = {k: v.to(dtype=own[k].dtype) for k, v in state_dict.items()}
+    model.load_state_dict(state_dict, strict=True, assign=assign)
 
 
 _TORCHVISION = {"A": "vgg11", "B": "vgg13", "D": "vgg16", "E": "vgg19"}
