@@ -33,8 +33,8 @@ from torch.utils.data import Dataset, DistributedSampler
 
 from vgg_repro import transforms as T
 from vgg_repro.errors import ConfigError, DataError
+from vgg_repro.folders import IMAGE_EXTENSIONS, check_classes, class_folders  # noqa: F401
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 MAX_CONSECUTIVE_BAD = 100  # with skip_bad_files: give up on a folder that is mostly unreadable
 
 
@@ -86,42 +86,6 @@ def load_image(path: str | os.PathLike, min_side: int | None = None) -> Image.Im
             f"cannot read image {path}: {err}. Remove or replace the file, or set "
             "data.skip_bad_files=true to skip unreadable images (they are listed in a report)."
         ) from None
-
-
-def class_folders(split_dir: Path) -> list[str]:
-    """Sorted names of the class folders of one split (hidden folders ignored)."""
-    if not split_dir.is_dir():
-        raise DataError(
-            f"{split_dir} is not a folder; expected ROOT/train/CLASS/* and ROOT/val/CLASS/*"
-        )
-    classes = sorted(e.name for e in os.scandir(split_dir) if e.is_dir() and e.name[0] != ".")
-    if not classes:
-        raise DataError(f"{split_dir} has no class folders; expected {split_dir}/CLASS/IMAGE files")
-    return classes
-
-
-def check_classes(root: str | os.PathLike, splits: tuple[str, ...] = ("train", "val")) -> list[str]:
-    """The class names of ``ROOT/train``, after checking every split has the same ones.
-
-    Raises:
-        DataError: a split is missing or its class folders differ from train's
-            (the message lists the differences).
-    """
-    root = Path(root)
-    classes = class_folders(root / splits[0])
-    for split in splits[1:]:
-        if not (root / split).exists():
-            continue
-        other = class_folders(root / split)
-        if other != classes:
-            only_a = sorted(set(classes) - set(other))[:5]
-            only_b = sorted(set(other) - set(classes))[:5]
-            raise DataError(
-                f"class folders differ between {root / splits[0]} ({len(classes)} classes) and "
-                f"{root / split} ({len(other)}): only in {splits[0]}: {only_a}, only in {split}: "
-                f"{only_b}. Both splits need the same class folders (labels follow their order)."
-            )
-    return classes
 
 
 class ImageFolder(Dataset):

@@ -198,7 +198,7 @@ def check_data(profile: dict, data_dvc: Path = DATA_DVC) -> dict:
         DataError: the data differs from ``data.dvc``'s pin (the message says how
             to restore it or how to re-pin on purpose), or the layout is wrong.
     """
-    from vgg_repro import data as D
+    from vgg_repro import folders
 
     root = Path(profile["data"])
     if not (root / "train").is_dir() or not (root / "val").is_dir():
@@ -231,14 +231,14 @@ def check_data(profile: dict, data_dvc: Path = DATA_DVC) -> dict:
             )
         info["md5"] = actual
         info["source"] = (spec.get("deps") or [{}])[0].get("path")
-    classes = D.check_classes(root, ("train", "val"))
+    classes = folders.check_classes(root, ("train", "val"))
     info["classes"] = classes
     info["images"] = {
         split: sum(
             1
             for c in classes
             for p in (root / split / c).iterdir()
-            if p.name.lower().endswith(D.IMAGE_EXTENSIONS)
+            if p.name.lower().endswith(folders.IMAGE_EXTENSIONS)
         )
         for split in ("train", "val")
     }
