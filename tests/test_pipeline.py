@@ -184,6 +184,50 @@ def test_dvc_yaml_mirrors_the_experiment_graph():
     assert {str(pipeline.metrics_path(*k)) for k in pipeline.ROWS} <= report_deps
 
 
+def test_paper_profile_trains_and_evaluates_row_a_at_full_size(tmp_path, monkeypatch):
+    """The paper profile, which no CPU can run, exercised as far as a CPU can: the
+    stage functions train row A with the paper's own config (width 1, 224-pixel
+    crops, S = 256, bf16) for one step and evaluate it at Q = 224, 256, 288.
+    Changed from params.yaml: the data (a tiny folder in ImageNet's layout), one
+    epoch, a batch of its 4 images instead of 256, the CPU instead of the GPUs."""
+    from vgg_repro import checkpoints
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    profile = params["profiles"]["paper"]
+    assert profile["config"] is None  # each row's own config, unscaled
+    monkeypatch.chdir(tmp_path)
+    synth.generate(
+        tmp_path / "imagenet",
+        seed=1,
+        train_per_class=2,
+        val_per_class=1,
+        num_classes=2,
+        min_side=64,
+        max_side=80,
+    )
+    profile["data"] = str(tmp_path / "imagenet")
+    profile["train"]["epochs"]["scratch"] = 1
+    profile["train"]["batch_size"] = 4
+    profile["train"]["hardware"] = {"accelerator": "cpu", "devices": 1, "num_workers": 0}
+    profile["evaluate"] = {"device": "cpu", "batch_size": 2, "workers": 0}
+    info = pipeline.check_data(profile)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "data.json").write_text(json.dumps(info))
+
+    pipeline.train("A", "s256", profile)
+    ckpt = checkpoints.load_checkpoint(tmp_path / "models" / "A" / "s256" / "model.pt")
+    meta = checkpoints.checkpoint_meta(ckpt)
+    assert (meta["arch"], meta["width"], meta["crop_size"]) == ("A", 1.0, 224)
+    assert meta["num_classes"] == 2 and (meta["scale_min"], meta["scale_max"]) == (256, 256)
+    assert ckpt["state_dict"]["features.0.weight"].shape == (64, 3, 3, 3)  # Table 1: conv3-64
+
+    pipeline.evaluate("A", "s256", profile)
+    metrics = json.loads((tmp_path / "metrics" / "A-s256.json").read_text())
+    assert metrics["single-scale"]["scales"] == [256]
+    assert metrics["multi-scale"]["scales"] == [224, 256, 288]  # {S - 32, S, S + 32}
+    assert all(math.isfinite(m["top1_error"]) and m["n_images"] == 2 for m in metrics.values())
+
+
 def test_profiles_follow_the_scaling_rule():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert params["profile"] == "miniature"
