@@ -342,6 +342,11 @@ def test_fusion_from_saved_posteriors_equals_fusing_the_nets(tmp_path):
     (members[1][1] / "labels.npy").unlink()
     with pytest.raises(pipeline.VGGReproError, match="cannot read the posteriors in .*posteriors1"):
         pipeline.fuse_posteriors(members)
+    (members[1][1] / "files.txt").write_text((members[0][1] / "files.txt").read_text())
+    np.save(members[1][1] / "labels.npy", np.load(members[0][1] / "labels.npy"))
+    (members[1][1] / "multi-crop.npy").unlink()  # a net evaluated without Table 5's protocols
+    with pytest.raises(pipeline.VGGReproError, match="no multi-crop evaluation to fuse"):
+        pipeline.fuse_posteriors(members)
 
 
 def test_grouping_yields_each_image_once_in_equal_size_batches():

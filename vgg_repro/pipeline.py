@@ -535,9 +535,12 @@ def evaluate(net: str, row: str, profile: dict) -> Path:
     return metrics_path(net, row)
 
 
-# Table 6's protocols (the fused nets' multi-scale results) -> the evaluate stage's names.
-FUSED_PROTOCOLS = {"dense": "multi-scale", "multi-crop": "multi-crop"}
-FUSED_PROTOCOLS["dense+multi-crop"] = "dense+multi-crop"
+# Table 6's protocols, each at the nets' multi-scale setting -> the evaluate stage's names.
+FUSED_PROTOCOLS = {
+    "dense": "multi-scale",
+    "multi-crop": "multi-crop",
+    "dense+multi-crop": "dense+multi-crop",
+}
 
 
 def fuse_posteriors(members: list[tuple[dict, Path]]) -> dict:
@@ -573,13 +576,20 @@ def fuse_posteriors(members: list[tuple[dict, Path]]) -> dict:
             )
     out = {}
     for fused, name in FUSED_PROTOCOLS.items():
-        posteriors = np.mean([np.load(folder / f"{name}.npy") for _, folder in members], axis=0)
+        try:
+            each = [np.load(folder / f"{name}.npy") for _, folder in members]
+            entries = [metrics[name] for metrics, _ in members]
+        except (OSError, KeyError) as err:
+            raise VGGReproError(
+                f"no {name} evaluation to fuse ({err}): the fused nets need the multi-crop "
+                "protocols of Table 5; run their evaluate stages first (`dvc repro`)"
+            ) from None
+        posteriors = np.mean(each, axis=0)
         # As evaluation.topk_correct: right at k when fewer than k other classes score
         # at least as high as the true class; a row with a NaN is wrong.
         truth = posteriors[np.arange(len(labels)), labels]
         ahead = (posteriors >= truth[:, None]).sum(axis=1) - 1
         ahead[np.isnan(posteriors).any(axis=1)] = np.iinfo(ahead.dtype).max
-        entries = [metrics[name] for metrics, _ in members]
         out[fused] = {
             "top1_error": 100.0 * float(np.mean(ahead >= 1)),
             "top5_error": 100.0 * float(np.mean(ahead >= 5)),
