@@ -512,9 +512,10 @@ def _evaluate(
             out[name] = _slim(result, trained)
             if posteriors is not None:
                 np.save(posteriors / f"{name}.npy", result["posteriors"].numpy())
-                np.save(posteriors / "labels.npy", result["labels"].numpy())
-                (posteriors / "files.txt").write_text("\n".join(result["files"]) + "\n")
             print(f"{name}: top-1 {result['top1_error']:.2f}%, top-5 {result['top5_error']:.2f}%")
+    if posteriors is not None:  # the same images, in the same order, for every protocol
+        np.save(posteriors / "labels.npy", result["labels"].numpy())
+        (posteriors / "files.txt").write_text("\n".join(result["files"]) + "\n")
     return out
 
 
@@ -560,6 +561,9 @@ def fuse_posteriors(members: list[tuple[dict, Path]]) -> dict:
             missing (run their evaluate stages first).
     """
     import numpy as np
+    import torch
+
+    from vgg_repro.evaluation import topk_error
 
     labels, files = None, None
     for _, folder in members:
@@ -584,15 +588,10 @@ def fuse_posteriors(members: list[tuple[dict, Path]]) -> dict:
                 f"no {name} evaluation to fuse ({err}): the fused nets need the multi-crop "
                 "protocols of Table 5; run their evaluate stages first (`dvc repro`)"
             ) from None
-        posteriors = np.mean(each, axis=0)
-        # As evaluation.topk_correct: right at k when fewer than k other classes score
-        # at least as high as the true class; a row with a NaN is wrong.
-        truth = posteriors[np.arange(len(labels)), labels]
-        ahead = (posteriors >= truth[:, None]).sum(axis=1) - 1
-        ahead[np.isnan(posteriors).any(axis=1)] = np.iinfo(ahead.dtype).max
+        posteriors, target = torch.from_numpy(np.mean(each, axis=0)), torch.from_numpy(labels)
         out[fused] = {
-            "top1_error": 100.0 * float(np.mean(ahead >= 1)),
-            "top5_error": 100.0 * float(np.mean(ahead >= 5)),
+            "top1_error": topk_error(posteriors, target, 1),
+            "top5_error": topk_error(posteriors, target, 5),
             "protocol": entries[0]["protocol"],
             "scales": sorted({q for e in entries for q in e["scales"]}),
             "n_images": len(labels),
