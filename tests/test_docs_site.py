@@ -236,7 +236,7 @@ def test_arabic_page_is_rtl_and_switcher_round_trips(site: Path, browser) -> Non
 def test_arabic_search_finds_the_glossary_from_an_inflected_form(site: Path, browser) -> None:
     from urllib.parse import quote
 
-    from vgg_repro.terminology import load_glossary
+    from vgg_repro.i18n import load_glossary
 
     terms = load_glossary(ROOT / "docs" / "glossary.tsv")
     term = next(t for t in terms if t.headword == "glossary")

@@ -1,4 +1,4 @@
-"""The translation check (vgg_repro.i18n, .terminology, .rst_markup): Arabic matching,
+"""The translation check (vgg_repro.i18n: .check, .glossary, .markup): Arabic matching,
 preserved markup, catalogues and exit codes."""
 
 from __future__ import annotations
@@ -10,15 +10,20 @@ import pytest
 
 from vgg_repro import cli
 from vgg_repro.errors import ConfigError
-from vgg_repro.rst_markup import markup, numbers, preservation_errors
-from vgg_repro.terminology import (
+from vgg_repro.i18n import (
     GlossaryMatcher,
     Term,
+    check,
+    default_glossary,
     find_arabic_term,
     load_glossary,
+    markup,
     normalize_arabic,
+    numbers,
+    preservation_errors,
     tokenize,
 )
+from vgg_repro.i18n import glossary as glossary_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -318,3 +323,33 @@ def test_glossary_definitions_are_checked_too(tmp_path: Path) -> None:
     assert cli.main([*args, "--json", str(report)]) == 1
     issues = json.loads(report.read_text(encoding="utf-8"))["documents"]["glossary.tsv"]["issues"]
     assert [(i["kind"], i["msgid"]) for i in issues] == [("glossary", "definition of 'momentum'")]
+
+
+def test_project_glossary_is_found_from_another_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --glossary, the check reads docs/glossary.tsv of the repository, not of the cwd."""
+    _write_po(tmp_path / "locales", "networks", [GOOD])
+    monkeypatch.chdir(tmp_path)
+    assert default_glossary() == ROOT / "docs" / "glossary.tsv"
+    project = load_glossary(ROOT / "docs" / "glossary.tsv")
+    assert load_glossary() == project
+    result = check(tmp_path / "locales")
+    assert [d.document for d in result.documents] == ["networks", "glossary.tsv"]
+    assert result.documents[-1].entries == len(project)
+
+
+def test_missing_project_glossary_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed without the repository and run outside it: say what to pass."""
+    monkeypatch.setattr(glossary_module, "_REPO_ROOT", tmp_path / "site-packages")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="pass --glossary PATH") as err:
+        load_glossary()
+    assert "\n" not in str(err.value)
+    (tmp_path / "docs").mkdir()
+    _write_glossary(tmp_path / "docs" / "glossary.tsv")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert default_glossary() == tmp_path / "docs" / "glossary.tsv"

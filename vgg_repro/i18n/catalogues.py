@@ -30,14 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vgg_repro.errors import ConfigError, DataError
-from vgg_repro.rst_markup import preservation_errors, prose
-from vgg_repro.terminology import (
-    DEFAULT_GLOSSARY,
-    GlossaryMatcher,
-    Term,
-    find_arabic_term,
-    load_glossary,
-)
+from vgg_repro.i18n.glossary import GlossaryMatcher, Term, find_arabic_term, load_glossary
+from vgg_repro.i18n.rst import preservation_errors, prose
 
 DEFAULT_LOCALES = Path("locales")
 
@@ -241,7 +235,7 @@ class CheckResult:
 
 def check(
     locales: str | Path = DEFAULT_LOCALES,
-    glossary: str | Path = DEFAULT_GLOSSARY,
+    glossary: str | Path | None = None,
     language: str = "ar",
     pot_dir: str | Path | None = None,
     min_coverage: float = 100.0,
@@ -251,7 +245,8 @@ def check(
 
     Args:
         locales: the sphinx-intl locale folder.
-        glossary: the glossary TSV.
+        glossary: the glossary TSV; by default the project's
+            (:func:`~vgg_repro.i18n.glossary.default_glossary`).
         language: the catalogues' language.
         pot_dir: the templates from ``sphinx-build -b gettext`` (``docs/_build/gettext``);
             when given, a msgid of a template that is not in its catalogue (or a template
@@ -316,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     p = sub.add_parser("check", help="check the catalogues against the glossary")
     p.add_argument("--locales", type=Path, default=DEFAULT_LOCALES)
-    p.add_argument("--glossary", type=Path, default=DEFAULT_GLOSSARY)
+    p.add_argument(
+        "--glossary", type=Path, default=None, help="the TSV (default: docs/glossary.tsv)"
+    )
     p.add_argument("--language", default="ar")
     p.add_argument("--pot", type=Path, default=None, help="templates (docs/_build/gettext)")
     p.add_argument("--json", type=Path, default=None, help="write the report here")

@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgg_repro.errors import ConfigError
-from vgg_repro.rst_markup import prose
+from vgg_repro.i18n.rst import prose
 
 GLOSSARY_COLUMNS = ("en", "ar", "ar_variants", "definition_en", "definition_ar")
-DEFAULT_GLOSSARY = Path("docs/glossary.tsv")
+# Where the glossary lies in the repository: <root>/docs/glossary.tsv, and this file is
+# <root>/vgg_repro/i18n/glossary.py.
+_GLOSSARY_IN_REPO = Path("docs") / "glossary.tsv"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # --------------------------------------------------------------------------- Arabic text
 
@@ -159,19 +162,44 @@ def _split_alternatives(cell: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in cell.split("|") if p.strip())
 
 
-def load_glossary(path: str | Path = DEFAULT_GLOSSARY) -> list[Term]:
+def default_glossary() -> Path:
+    """The project's glossary, ``docs/glossary.tsv``, wherever the command runs.
+
+    It is looked for at the root of the repository that holds this package, then (for a
+    package installed without the repository) in the current folder and its parents.
+
+    Raises:
+        ConfigError: no ``docs/glossary.tsv`` in any of those folders.
+    """
+    in_repo = _REPO_ROOT / _GLOSSARY_IN_REPO
+    if in_repo.is_file():
+        return in_repo
+    cwd = Path.cwd()
+    for folder in (cwd, *cwd.parents):
+        if (folder / _GLOSSARY_IN_REPO).is_file():
+            return folder / _GLOSSARY_IN_REPO
+    raise ConfigError(
+        f"glossary not found: neither {in_repo} nor {_GLOSSARY_IN_REPO} in {cwd} or a parent "
+        "folder; pass --glossary PATH"
+    )
+
+
+def load_glossary(path: str | Path | None = None) -> list[Term]:
     """Read the glossary TSV (header ``en ar ar_variants definition_en definition_ar``).
 
     The ``en`` cell may list English alternatives (``softmax | soft-max``), the first being
     the headword; ``ar_variants`` lists accepted Arabic variants, plurals and duals.
 
+    Args:
+        path: the glossary TSV; by default the project's (:func:`default_glossary`).
+
     Raises:
         ConfigError: the file is missing, its header is wrong, a row has empty cells, or a
             term is listed twice.
     """
-    path = Path(path)
+    path = default_glossary() if path is None else Path(path)
     if not path.is_file():
-        raise ConfigError(f"glossary {path} not found; pass --glossary docs/glossary.tsv")
+        raise ConfigError(f"glossary {path} not found; pass --glossary PATH")
     with path.open(encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     if not rows or tuple(c.strip() for c in rows[0]) != GLOSSARY_COLUMNS:

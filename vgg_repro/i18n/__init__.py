@@ -1,0 +1,63 @@
+"""The documentation's translation tooling: the glossary and catalogue checks.
+
+It is kept apart from the ML code: it imports nothing of ``vgg_repro`` but
+:mod:`vgg_repro.errors`. Each of its three modules uses the next:
+
+- :mod:`vgg_repro.i18n.catalogues`: the ``vgg-repro i18n check`` command, which checks the
+  Arabic catalogues;
+- :mod:`vgg_repro.i18n.glossary`: the bilingual glossary and the Arabic word matching;
+- :mod:`vgg_repro.i18n.rst`: what a translation of a reST paragraph must keep.
+
+Their public names are imported here too: ``from vgg_repro.i18n import check, load_glossary``.
+"""
+
+from __future__ import annotations
+
+from vgg_repro.i18n.catalogues import (
+    CheckResult,
+    DocumentReport,
+    check,
+    check_catalog,
+    check_glossary_definitions,
+    format_result,
+    main,
+)
+from vgg_repro.i18n.glossary import (
+    GLOSSARY_COLUMNS,
+    GlossaryMatcher,
+    Term,
+    default_glossary,
+    find_arabic_term,
+    load_glossary,
+    normalize_arabic,
+    tokenize,
+    word_forms,
+)
+from vgg_repro.i18n.rst import citations, markup, numbers, preservation_errors, prose
+
+__all__ = [
+    # check
+    "CheckResult",
+    "DocumentReport",
+    "check",
+    "check_catalog",
+    "check_glossary_definitions",
+    "format_result",
+    "main",
+    # glossary
+    "GLOSSARY_COLUMNS",
+    "GlossaryMatcher",
+    "Term",
+    "default_glossary",
+    "find_arabic_term",
+    "load_glossary",
+    "normalize_arabic",
+    "tokenize",
+    "word_forms",
+    # markup
+    "citations",
+    "markup",
+    "numbers",
+    "preservation_errors",
+    "prose",
+]
