@@ -44,10 +44,10 @@ import torch.nn.functional as F
 import torchvision
 from PIL import Image
 
-from vgg_repro import data as D
 from vgg_repro import evaluation, models
-from vgg_repro import transforms as T
-from vgg_repro.prepare import prepare
+from vgg_repro.data import images as data_images
+from vgg_repro.data import transforms as T
+from vgg_repro.data.prepare import prepare
 
 # Dense bf16 tensor-core peak, TFLOP/s (NVIDIA datasheets, without sparsity).
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -137,12 +137,12 @@ def input_throughput(
 ) -> dict:
     """Images/s of the training input pipeline on every CPU core (plus device-side colour)."""
     transform = T.TrainTransform(scale[0], scale[1], crop)
-    dataset = D.ImageFolder(folder, transform)
+    dataset = data_images.ImageFolder(folder, transform)
     workers = _cpu_workers()
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=batch,
-        sampler=D.SeededSampler(dataset, 1, 0, seed=0),
+        sampler=data_images.SeededSampler(dataset, 1, 0, seed=0),
         num_workers=workers,
         pin_memory=device.type == "cuda",
         drop_last=True,

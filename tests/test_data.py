@@ -11,8 +11,10 @@ import torch
 from PIL import Image
 
 from vgg_repro import cli
-from vgg_repro import data as D
-from vgg_repro import transforms as T
+from vgg_repro.data import folders, imagenet
+from vgg_repro.data import images as data_images
+from vgg_repro.data import stats as data_stats
+from vgg_repro.data import transforms as T
 from vgg_repro.errors import DataError
 
 
@@ -38,11 +40,13 @@ def test_images_in_the_wild_become_rgb(tmp_path):
     Image.new("RGBA", (8, 6), (10, 20, 30, 255)).save(tmp_path / "rgba.png")
     Image.new("P", (8, 6), 3).save(tmp_path / "palette.png")
     for name in ("grey.jpg", "cmyk.jpg", "rgba.png", "palette.png"):
-        img = D.load_image(tmp_path / name)
+        img = data_images.load_image(tmp_path / name)
         assert img.mode == "RGB" and img.size == (8, 6)
-    r, g, b = D.load_image(tmp_path / "cmyk.jpg").getpixel((4, 3))
+    r, g, b = data_images.load_image(tmp_path / "cmyk.jpg").getpixel((4, 3))
     assert r > 200 and g < 60 and b < 60  # CMYK (0, 1, 1, 0) is red
-    assert D.load_image(tmp_path / "grey.jpg").getpixel((4, 3))[0] == pytest.approx(50, abs=3)
+    assert data_images.load_image(tmp_path / "grey.jpg").getpixel((4, 3))[0] == pytest.approx(
+        50, abs=3
+    )
 
 
 def test_unreadable_files_name_the_file(tmp_path):
@@ -52,12 +56,12 @@ def test_unreadable_files_name_the_file(tmp_path):
     (tmp_path / "truncated.jpg").write_bytes(good.read_bytes()[:200])
     for name in ("junk.jpg", "truncated.jpg", "missing.jpg"):
         with pytest.raises(DataError, match=name):
-            D.load_image(tmp_path / name)
+            data_images.load_image(tmp_path / name)
 
 
 def test_jpeg_draft_keeps_the_shorter_side_at_least_s(tmp_path):
     Image.new("RGB", (1000, 800), (90, 90, 90)).save(tmp_path / "big.jpg")
-    img = D.load_image(tmp_path / "big.jpg", min_side=256)
+    img = data_images.load_image(tmp_path / "big.jpg", min_side=256)
     assert 256 <= min(img.size) < 800 and img.size[0] / img.size[1] == pytest.approx(1.25, 0.01)
 
 
@@ -65,25 +69,25 @@ def test_image_folder_labels_classes_and_skip_report(tmp_path):
     root = write_image_folder(tmp_path / "d")
     (root / "train" / "fox" / "corrupt.jpg").write_bytes(b"\xff\xd8 broken")
     transform = T.EvalTransform(40, 32)
-    strict = D.ImageFolder(root / "train", transform)
+    strict = data_images.ImageFolder(root / "train", transform)
     assert strict.classes == ["cat", "dog", "fox"] and len(strict) == 3 * 10 + 3
     bad = next(i for i, (p, _) in enumerate(strict.samples) if p.endswith("corrupt.jpg"))
     with pytest.raises(DataError, match="corrupt.jpg"):
         strict[bad]
     log = tmp_path / "skipped.txt"
-    lenient = D.ImageFolder(root / "train", transform, skip_bad_files=True, skip_log=log)
+    lenient = data_images.ImageFolder(root / "train", transform, skip_bad_files=True, skip_log=log)
     image, label = lenient[bad]
     assert image.shape == (3, 32, 32) and image.dtype == torch.uint8
     assert label == lenient.samples[(bad + 1) % len(lenient)][1]  # the next readable image
-    assert D.read_skip_log(log) == [strict.samples[bad][0]]
+    assert data_images.read_skip_log(log) == [strict.samples[bad][0]]
 
 
 def test_class_folders_must_agree_between_splits(tmp_path):
     root = write_image_folder(tmp_path / "d", train=1, val=1)
-    assert D.check_classes(root) == ["cat", "dog", "fox"]
+    assert folders.check_classes(root) == ["cat", "dog", "fox"]
     (root / "val" / "emu").mkdir()
     with pytest.raises(DataError, match="only in val: \\['emu'\\]"):
-        D.check_classes(root)
+        folders.check_classes(root)
 
 
 @pytest.mark.parametrize("scales", [(256, 256), (384, 384), (256, 512)])
@@ -137,14 +141,14 @@ def test_compute_stats_of_a_known_folder(tmp_path):
     for i, colour in enumerate([(255, 0, 0), (0, 0, 255)] * 3):
         (tmp_path / "train" / "c").mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (20, 20), colour).save(tmp_path / "train" / "c" / f"{i}.png")
-    stats = D.compute_stats(tmp_path, size=None)
+    stats = data_stats.compute_stats(tmp_path, size=None)
     assert stats["num_images"] == 6
     assert np.allclose(stats["mean_rgb"], [127.5, 0, 127.5], atol=0.01)
     assert stats["eigval"][0] == pytest.approx(0.5, abs=1e-4)
     assert np.allclose(np.abs(np.array(stats["eigvec"])[:, 0]), [2**-0.5, 0, 2**-0.5], atol=1e-3)
     out = tmp_path / "stats.json"
     assert cli.main(["data", "stats", str(tmp_path), "--size", "0", "--output", str(out)]) == 0
-    loaded = D.load_stats(out)
+    loaded = data_stats.load_stats(out)
     assert loaded["mean_rgb"] == stats["mean_rgb"] and json.loads(out.read_text())["eigvec"]
 
 
@@ -162,19 +166,19 @@ def test_convert_val_sorts_the_flat_folder(tmp_path):
     # The devkit's ground truth: one integer per line, classes listed in --synsets.
     (tmp_path / "gt.txt").write_text("2\n1\n2\n")
     (tmp_path / "synsets.txt").write_text("n0001 tench\nn0002 goldfish\n")
-    D.convert_val(flat, tmp_path / "gt.txt", tmp_path / "v2", tmp_path / "synsets.txt")
+    imagenet.convert_val(flat, tmp_path / "gt.txt", tmp_path / "v2", tmp_path / "synsets.txt")
     assert (tmp_path / "v2" / "n0001" / names[1]).is_symlink()
     assert len(list((tmp_path / "v2" / "n0002").iterdir())) == 2
 
 
 def test_seeded_sampler_splits_one_epoch_over_ranks():
     dataset = list(range(10))
-    one = list(D.SeededSampler(dataset, 1, 0, seed=3))
-    ranks = [list(D.SeededSampler(dataset, 2, r, seed=3)) for r in (0, 1)]
+    one = list(data_images.SeededSampler(dataset, 1, 0, seed=3))
+    ranks = [list(data_images.SeededSampler(dataset, 2, r, seed=3)) for r in (0, 1)]
     merged = [pair for pairs in zip(*ranks, strict=True) for pair in pairs]
     assert merged == one  # the same (index, augmentation seed) per position
     assert sorted(i for i, _ in one) == dataset
-    sampler = D.SeededSampler(dataset, 1, 0, seed=3)
+    sampler = data_images.SeededSampler(dataset, 1, 0, seed=3)
     sampler.set_epoch(1)
     assert list(sampler) != one and list(sampler) == list(sampler)
 
@@ -183,4 +187,4 @@ def test_data_synth_dispatches_to_the_synth_module(tmp_path):
     out = tmp_path / "syn"
     args = ["--out", str(out), "--classes", "2", "--train-per-class", "1", "--val-per-class", "1"]
     assert cli.main(["data", "synth", *args]) == 0
-    assert D.check_classes(out) == ["arrow", "circle"]
+    assert folders.check_classes(out) == ["arrow", "circle"]

@@ -10,20 +10,23 @@ import torch
 from PIL import Image
 from torch import nn
 
-from vgg_repro import checkpoints, cli, evaluate_cli, models, paper
+from vgg_repro import checkpoints, cli, models
+from vgg_repro.data.images import load_image
 from vgg_repro.errors import CheckpointError, ConfigError, DataError
 from vgg_repro.evaluation import (
     crop_grid,
     dense_and_multi_crop,
     dense_evaluate,
     fusion,
-    load_image,
     multi_crop,
     multi_scale,
+    networks,
     preprocess,
-    render_table,
+    runner,
+    scales,
     topk_error,
 )
+from vgg_repro.evaluation.tables import render_table
 
 
 @pytest.fixture(autouse=True)
@@ -206,31 +209,41 @@ def test_images_smaller_than_the_crop_are_refused():
 
 def make_net(crop=224, train=None):
     model = models.build_meta("A", num_classes=3, width=1 / 16, crop_size=crop)
-    return evaluate_cli.EvalNet(model, "net.ckpt", None, (0.0, 0.0, 0.0), train_scale=train)
+    return networks.EvalNet(model, "net.ckpt", None, (0.0, 0.0, 0.0), train_scale=train)
 
 
 @pytest.mark.parametrize("train", [(256, 256), (384, 384), (256, 512)])
 @pytest.mark.parametrize("kind", ["single", "multi"])
 def test_presets_at_paper_scale_are_the_papers(train, kind):
-    got = evaluate_cli.resolve_scales(kind, make_net(224, train))
-    assert tuple(got) == paper.paper_test_scales(train, kind)
+    # The paper's Q (Sec. 4.1, 4.2): Q = S, or 384 for S in [256; 512] (Table 3);
+    # {S - 32, S, S + 32}, or {256, 384, 512} (Table 4).
+    papers = {
+        ((256, 256), "single"): [256],
+        ((384, 384), "single"): [384],
+        ((256, 512), "single"): [384],
+        ((256, 256), "multi"): [224, 256, 288],
+        ((384, 384), "multi"): [352, 384, 416],
+        ((256, 512), "multi"): [256, 384, 512],
+    }
+    assert scales.resolve_scales(kind, make_net(224, train)) == papers[(train, kind)]
+    assert scales.test_scales(train, kind) == papers[(train, kind)]
 
 
 def test_presets_scale_with_the_miniature_crop():
     # Offset round(32 * 64 / 224) = 9 for a 64-pixel crop; jitter uses the range itself.
-    assert evaluate_cli.resolve_scales("multi", make_net(64, (80, 80))) == [71, 80, 89]
-    assert evaluate_cli.resolve_scales("single", make_net(64, (80, 160))) == [120]
-    assert evaluate_cli.resolve_scales("multi", make_net(64, (80, 160))) == [80, 120, 160]
-    assert evaluate_cli.resolve_scales("300,256", make_net(224)) == [256, 300]
+    assert scales.resolve_scales("multi", make_net(64, (80, 80))) == [71, 80, 89]
+    assert scales.resolve_scales("single", make_net(64, (80, 160))) == [120]
+    assert scales.resolve_scales("multi", make_net(64, (80, 160))) == [80, 120, 160]
+    assert scales.resolve_scales("300,256", make_net(224)) == [256, 300]
 
 
 def test_bad_scales_are_refused():
     with pytest.raises(ConfigError, match="Q=200 is smaller than the training crop size 224"):
-        evaluate_cli.resolve_scales("200,256", make_net(224))
+        scales.resolve_scales("200,256", make_net(224))
     with pytest.raises(ConfigError, match="does not record its training scale"):
-        evaluate_cli.resolve_scales("multi", make_net(224))
+        scales.resolve_scales("multi", make_net(224))
     with pytest.raises(ConfigError, match="integers like"):
-        evaluate_cli.resolve_scales("256;384", make_net(224))
+        scales.resolve_scales("256;384", make_net(224))
 
 
 # --- the folder loop and the command --------------------------------------------------------
@@ -274,9 +287,7 @@ def test_evaluate_folder_groups_sizes_and_matches_one_image_at_a_time(tmp_path):
     model = tiny_vgg(num_classes=3)
     mean = (120.0, 110.0, 100.0)
     path = save_ckpt(tmp_path / "a.ckpt", model, names, mean_rgb=list(mean))
-    result = evaluate_cli.evaluate_folder(
-        [path], root, "dense", [32, 40], batch_size=2, progress=True
-    )
+    result = runner.evaluate_folder([path], root, "dense", [32, 40], batch_size=2, progress=True)
     hits = by_hand(model, root, names, [32, 40], mean)
     all_hits = [h for v in hits.values() for h in v]
     assert result["n_images"] == len(SIZES)
@@ -294,7 +305,9 @@ def test_fusion_from_saved_posteriors_equals_fusing_the_nets(tmp_path):
     same numbers as evaluating the nets together, without running them again."""
     import numpy as np
 
-    from vgg_repro import pipeline
+    from vgg_repro.errors import VGGReproError
+    from vgg_repro.pipeline import evaluate as evaluate_stage
+    from vgg_repro.pipeline import fuse as fuse_stage
 
     names = ["cat", "ant", "bee"]  # the nets' label order differs from the sorted folders
     root = write_images(tmp_path / "val", names)
@@ -307,7 +320,7 @@ def test_fusion_from_saved_posteriors_equals_fusing_the_nets(tmp_path):
     ]
     members = []
     for i, (net, path) in enumerate(zip(nets, paths, strict=True)):
-        r = evaluate_cli.evaluate_folder(
+        r = runner.evaluate_folder(
             [path], root, "dense", [32, 40], batch_size=2, keep_posteriors=True
         )
         # Row i is the i-th image of find_images: sorted classes, sorted files.
@@ -320,15 +333,15 @@ def test_fusion_from_saved_posteriors_equals_fusing_the_nets(tmp_path):
         assert (r["posteriors"].argmax(1) == r["labels"]).tolist() == hits
         folder = tmp_path / f"posteriors{i}"
         folder.mkdir()
-        for name in pipeline.FUSED_PROTOCOLS.values():  # as the evaluate stage saves them
+        for name in fuse_stage.FUSED_PROTOCOLS.values():  # as the evaluate stage saves them
             np.save(folder / f"{name}.npy", r["posteriors"].numpy())
         np.save(folder / "labels.npy", r["labels"].numpy())
         (folder / "files.txt").write_text("\n".join(r["files"]) + "\n")
-        slim = pipeline._slim(r, {})
-        members.append(({name: slim for name in pipeline.FUSED_PROTOCOLS.values()}, folder))
+        slim = evaluate_stage._slim(r, {})
+        members.append(({name: slim for name in fuse_stage.FUSED_PROTOCOLS.values()}, folder))
 
-    fused = pipeline.fuse_posteriors(members)
-    both = evaluate_cli.evaluate_folder(paths, root, "dense", [32, 40], batch_size=2)
+    fused = fuse_stage.fuse_posteriors(members)
+    both = runner.evaluate_folder(paths, root, "dense", [32, 40], batch_size=2)
     assert set(fused) == {"dense", "multi-crop", "dense+multi-crop"}
     for result in fused.values():
         assert result["top1_error"] == pytest.approx(both["top1_error"])
@@ -337,21 +350,21 @@ def test_fusion_from_saved_posteriors_equals_fusing_the_nets(tmp_path):
         assert [c["path"] for c in result["checkpoints"]] == [str(p) for p in paths]
 
     (members[1][1] / "files.txt").write_text("ant/other.png\n")
-    with pytest.raises(pipeline.VGGReproError, match="different images"):
-        pipeline.fuse_posteriors(members)
+    with pytest.raises(VGGReproError, match="different images"):
+        fuse_stage.fuse_posteriors(members)
     (members[1][1] / "labels.npy").unlink()
-    with pytest.raises(pipeline.VGGReproError, match="cannot read the posteriors in .*posteriors1"):
-        pipeline.fuse_posteriors(members)
+    with pytest.raises(VGGReproError, match="cannot read the posteriors in .*posteriors1"):
+        fuse_stage.fuse_posteriors(members)
     (members[1][1] / "files.txt").write_text((members[0][1] / "files.txt").read_text())
     np.save(members[1][1] / "labels.npy", np.load(members[0][1] / "labels.npy"))
     (members[1][1] / "multi-crop.npy").unlink()  # a net evaluated without Table 5's protocols
-    with pytest.raises(pipeline.VGGReproError, match="no multi-crop evaluation to fuse"):
-        pipeline.fuse_posteriors(members)
+    with pytest.raises(VGGReproError, match="no multi-crop evaluation to fuse"):
+        fuse_stage.fuse_posteriors(members)
 
 
 def test_grouping_yields_each_image_once_in_equal_size_batches():
     items = [((torch.zeros(3, 4, 4 + i % 3),), i) for i in range(20)]
-    batches = list(evaluate_cli._grouped(items, batch_size=3, max_buffered=4))
+    batches = list(runner._grouped(items, batch_size=3, max_buffered=4))
     assert sorted(label for b in batches for _, label in b) == list(range(20))
     for b in batches:
         assert len(b) <= 3 and len({t[0].shape for t, _ in b}) == 1
@@ -401,10 +414,10 @@ def test_class_folders_must_match_the_checkpoint(tmp_path):
     root = write_images(tmp_path / "val", ["ant", "bee", "dog"])
     ckpt = save_ckpt(tmp_path / "a.ckpt", tiny_vgg(), ["ant", "bee", "cat"])
     with pytest.raises(DataError, match=r"first: \['cat'\].*first: \['dog'\]"):
-        evaluate_cli.evaluate_folder([ckpt], root, "dense", [32])
+        runner.evaluate_folder([ckpt], root, "dense", [32])
     other = save_ckpt(tmp_path / "d.ckpt", tiny_vgg(), ["ant", "bee", "dog"])
     with pytest.raises(CheckpointError, match="holds configuration A, not E"):
-        evaluate_cli.load_network(other, "E")
+        networks.load_network(other, "E")
 
 
 def test_training_scale_and_mean_from_a_lightning_checkpoint(tmp_path):
@@ -418,12 +431,12 @@ def test_training_scale_and_mean_from_a_lightning_checkpoint(tmp_path):
         "datamodule_hyper_parameters": data_args,
     }
     checkpoints.atomic_save(ckpt, tmp_path / "last.ckpt")
-    net = evaluate_cli.load_network(tmp_path / "last.ckpt")
+    net = networks.load_network(tmp_path / "last.ckpt")
     assert net.train_scale == (40, 80) and net.mean_rgb == (1, 2, 3)
-    assert evaluate_cli.resolve_scales("multi", net) == [40, 60, 80]
+    assert scales.resolve_scales("multi", net) == [40, 60, 80]
     (tmp_path / "stats.json").unlink()
     with pytest.raises(CheckpointError, match="trained with the mean RGB of .*stats.json"):
-        evaluate_cli.load_network(tmp_path / "last.ckpt")
+        networks.load_network(tmp_path / "last.ckpt")
 
 
 def test_corrupt_image_names_the_file(tmp_path):
@@ -489,14 +502,14 @@ def test_bf16_evaluation_runs_convolutions_in_bfloat16_channels_last(tmp_path):
     path = save_ckpt(tmp_path / "a.ckpt", tiny_vgg(), names)
     seen = []
     for precision in (None, "bf16"):
-        net = evaluate_cli.load_network(path)
+        net = networks.load_network(path)
         conv = next(m for m in net.model.modules() if isinstance(m, nn.Conv2d))
         hook = conv.register_forward_hook(
             lambda m, args, out: seen.append(
                 (out.dtype, args[0].is_contiguous(memory_format=torch.channels_last))
             )
         )
-        result = evaluate_cli.evaluate_folder([net], root, "dense", [32], precision=precision)
+        result = runner.evaluate_folder([net], root, "dense", [32], precision=precision)
         hook.remove()
         assert result["precision"] == (precision or "32")  # the CPU default: float32
         assert math.isfinite(result["top1_error"])
@@ -507,7 +520,7 @@ def test_bf16_evaluation_runs_convolutions_in_bfloat16_channels_last(tmp_path):
         else:
             assert kinds == {(torch.bfloat16, True)}
     with pytest.raises(ConfigError, match="precision 'fp8'"):
-        evaluate_cli.evaluate_folder([path], root, "dense", [32], precision="fp8")
+        runner.evaluate_folder([path], root, "dense", [32], precision="fp8")
 
 
 def test_bf16_posteriors_agree_with_float32():

@@ -16,8 +16,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from vgg_repro import pipeline, report, synth
+from vgg_repro.data import synth
 from vgg_repro.errors import DataError
+from vgg_repro.pipeline import check_data, claims, common, report
+from vgg_repro.pipeline import evaluate as evaluate_stage
+from vgg_repro.pipeline import train as train_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,7 +107,7 @@ def test_dir_md5_equals_dvc(tmp_path):
     (folder / "a" / "x.txt").write_text("x")
     (folder / "a" / "b" / "y.bin").write_bytes(bytes(range(256)))
     (folder / "z.txt").write_text("zz\n")
-    md5, n = pipeline.dir_md5(folder)
+    md5, n = check_data.dir_md5(folder)
     assert n == 3
     assert md5 == _dvc_md5(tmp_path, folder)
 
@@ -120,7 +123,7 @@ def _pinned_repo(tmp_path: Path) -> dict:
         max_side=48,
     )
     shutil.copytree(tmp_path / "src", tmp_path / "pinned")
-    md5, n = pipeline.dir_md5(tmp_path / "src")
+    md5, n = check_data.dir_md5(tmp_path / "src")
     entry = {"md5": md5, "nfiles": n, "hash": "md5"}
     spec = {
         "deps": [dict(entry, path="src")],
@@ -134,7 +137,7 @@ def _pinned_repo(tmp_path: Path) -> dict:
 def test_check_data_refuses_changed_data_and_pin_data_accepts_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     profile = _pinned_repo(tmp_path)
-    info = pipeline.check_data(profile)
+    info = check_data.check_data(profile)
     assert info["classes"] == sorted(synth.CLASSES[:3]) and info["images"]["train"] == 6
     # DVC re-imports a changed source into the pinned folder; the check must refuse it.
     img = next((tmp_path / "src" / "train").rglob("*.jpg"))
@@ -142,17 +145,17 @@ def test_check_data_refuses_changed_data_and_pin_data_accepts_it(tmp_path, monke
     shutil.rmtree(tmp_path / "pinned")
     shutil.copytree(tmp_path / "src", tmp_path / "pinned")
     with pytest.raises(DataError, match="pin-data") as err:
-        pipeline.check_data(profile)
+        check_data.check_data(profile)
     assert "differs from the one pinned" in str(err.value)
-    new = pipeline.pin_data()
+    new = check_data.pin_data()
     assert yaml.safe_load((tmp_path / "data.dvc").read_text())["meta"]["pinned"] == new
-    assert pipeline.check_data(profile)["md5"] == new
+    assert check_data.check_data(profile)["md5"] == new
 
 
 def test_check_data_names_a_missing_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError, match="profiles.<profile>.data"):
-        pipeline.check_data({"data": "nowhere", "pinned": False})
+        check_data.check_data({"data": "nowhere", "pinned": False})
 
 
 # --- the stage graph --------------------------------------------------------------------
@@ -174,14 +177,14 @@ def test_dvc_yaml_mirrors_the_experiment_graph():
                 d.replace("${item}", net).replace("${key}", net) for d in spec[name]["do"]["deps"]
             ]
             trained[(net, row)] = {d for d in deps if d.endswith("model.pt")}
-    assert set(trained) == set(pipeline.ROWS)
-    for key, parent in pipeline.PARENTS.items():
-        expected = {str(pipeline.model_path(*parent[1]))} if parent else set()
+    assert set(trained) == set(common.ROWS)
+    for key, parent in common.PARENTS.items():
+        expected = {str(common.model_path(*parent[1]))} if parent else set()
         assert trained[key] == expected, key
     evaluated = {(v["net"], v["row"]) for v in spec["evaluate"]["foreach"].values()}
-    assert evaluated == set(pipeline.ROWS)
+    assert evaluated == set(common.ROWS)
     report_deps = set(spec["report"]["deps"])
-    assert {str(pipeline.metrics_path(*k)) for k in pipeline.ROWS} <= report_deps
+    assert {str(common.metrics_path(*k)) for k in common.ROWS} <= report_deps
 
 
 def test_paper_profile_trains_and_evaluates_row_a_at_full_size(tmp_path, monkeypatch):
@@ -210,40 +213,49 @@ def test_paper_profile_trains_and_evaluates_row_a_at_full_size(tmp_path, monkeyp
     profile["train"]["batch_size"] = 4
     profile["train"]["hardware"] = {"accelerator": "cpu", "devices": 1, "num_workers": 0}
     profile["evaluate"] = {"device": "cpu", "batch_size": 2, "workers": 0}
-    info = pipeline.check_data(profile)
+    info = check_data.check_data(profile)
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "data.json").write_text(json.dumps(info))
 
-    pipeline.train("A", "s256", profile)
+    train_stage.train("A", "s256", profile)
     ckpt = checkpoints.load_checkpoint(tmp_path / "models" / "A" / "s256" / "model.pt")
     meta = checkpoints.checkpoint_meta(ckpt)
     assert (meta["arch"], meta["width"], meta["crop_size"]) == ("A", 1.0, 224)
     assert meta["num_classes"] == 2 and (meta["scale_min"], meta["scale_max"]) == (256, 256)
     assert ckpt["state_dict"]["features.0.weight"].shape == (64, 3, 3, 3)  # Table 1: conv3-64
 
-    pipeline.evaluate("A", "s256", profile)
+    evaluate_stage.evaluate("A", "s256", profile)
     metrics = json.loads((tmp_path / "metrics" / "A-s256.json").read_text())
     assert metrics["single-scale"]["scales"] == [256]
     assert metrics["multi-scale"]["scales"] == [224, 256, 288]  # {S - 32, S, S + 32}
     assert all(math.isfinite(m["top1_error"]) and m["n_images"] == 2 for m in metrics.values())
 
 
-def test_profiles_follow_the_scaling_rule():
+def test_profiles_follow_the_scaling_rule(capsys):
+    """A profile is laid over a row by LightningCLI's merging: the row's paper sizes,
+    scaled by crop/224 (data.reference_crop_size), its net, rate and parent."""
+    from vgg_repro import training
+    from vgg_repro.data.transforms import scaled_size
+
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert params["profile"] == "miniature"
     assert {"miniature", "smoke", "paper"} <= set(params["profiles"])
-    from vgg_repro.training import resolve_config
-
-    mini = yaml.safe_load(Path(resolve_config("miniature")).read_text())
-    crop = mini["data"]["crop_size"]
-    argv = pipeline.train_argv("D", "jitter", params["profiles"]["miniature"], Path("x"))
-    paper = yaml.safe_load(Path(resolve_config("D_jitter")).read_text())
-    lo, hi = paper["data"]["scale_min"], paper["data"]["scale_max"]
-    assert f"--data.scale_min={pipeline.scaled(lo, crop)}" in argv
-    assert f"--data.scale_max={pipeline.scaled(hi, crop)}" in argv
+    argv = train_stage.train_argv("D", "jitter", params["profiles"]["miniature"], Path("x"))
+    assert argv[:5] == ["fit", "--config", "D_jitter", "--config", "miniature"]
     assert "--model.finetune_from=models/D/s384/model.pt" in argv
-    paper_argv = pipeline.train_argv("D", "jitter", params["profiles"]["paper"], Path("x"))
+    with pytest.raises(SystemExit):
+        training.main([*argv, "--print_config"])
+    merged = yaml.safe_load(capsys.readouterr().out)
+    paper = yaml.safe_load(Path(training.resolve_config("D_jitter")).read_text())
+    lo, hi = paper["data"]["scale_min"], paper["data"]["scale_max"]
+    crop, ref = merged["data"]["crop_size"], merged["data"]["reference_crop_size"]
+    assert (crop, ref) == (32, 224) and [lo, hi] == [256, 512]
+    assert [scaled_size(s, crop, ref) for s in (lo, hi)] == [37, 73]
+    assert merged["model"]["arch"] == "D" and merged["model"]["lr"] == 0.001
+    assert merged["model"]["width"] == 0.0625 and merged["trainer"]["max_epochs"] == 3
+    paper_argv = train_stage.train_argv("D", "jitter", params["profiles"]["paper"], Path("x"))
     assert paper_argv[:3] == ["fit", "--config", "D_jitter"]
+    assert "--config" not in paper_argv[3:]
     assert not any(a.startswith(("--data.scale", "--model.width")) for a in paper_argv)
 
 
@@ -268,14 +280,14 @@ def _metrics(better_deep: bool) -> dict:
     s = {"s256": [37, 37], "s384": [55, 55], "jitter": [37, 73]}
     m = {}
     base = {"A": 50.0, "A-LRN": 51.0, "B": 45.0, "C": 42.0, "D": 40.0, "E": 39.0}
-    for net, row in pipeline.ROWS:
+    for net, row in common.ROWS:
         e = base[net] if better_deep else 60.0 - base[net] + 30.0
         e -= {"s256": 0, "s384": 0.5, "jitter": 3.0}[row]
         m[f"{net}-{row}"] = {
             "single-scale": _entry(net, s[row], "dense", [s[row][0]], e),
             "multi-scale": _entry(net, s[row], "dense", [32, 37, 42], e - 1),
         }
-        if (net, row) in pipeline.MULTI_CROP_ROWS:
+        if (net, row) in common.MULTI_CROP_ROWS:
             m[f"{net}-{row}"]["multi-crop"] = _entry(
                 net, s[row], "multi-crop", [37, 55, 73], e - 1.2
             )
@@ -291,11 +303,12 @@ def _metrics(better_deep: bool) -> dict:
 
 
 def test_claims_follow_the_numbers():
-    good = {c["id"]: c for c in report.check_claims(_metrics(better_deep=True))}
-    assert set(good) == set(report.CLAIMS)
+    good = {c["id"]: c for c in claims.check_claims(_metrics(better_deep=True))}
+    assert set(good) == {c.id for c in claims.CLAIMS}
     assert all(c["holds"] for c in good.values()), good
-    assert "29.7" in good["lrn"]["paper"]  # the paper's A-LRN, from vgg_repro.paper
-    bad = {c["id"]: c for c in report.check_claims(_metrics(better_deep=False))}
+    # The paper's A-LRN, from vgg_repro.paper.
+    assert "29.7" in claims.format_evidence(good["lrn"]["paper"])
+    bad = {c["id"]: c for c in claims.check_claims(_metrics(better_deep=False))}
     assert not bad["depth"]["holds"] and not bad["lrn"]["holds"]
 
 
@@ -313,14 +326,28 @@ def test_report_writes_results_in_the_contract_format(tmp_path, monkeypatch):
         "images": {"train": 1, "val": 500},
     }
     (tmp_path / "models" / "data.json").write_text(json.dumps(info))
-    results = report.main("miniature")
+    results = report.write_report("miniature")
     saved = json.loads((tmp_path / "reports" / "results.json").read_text())
     assert saved == results
     assert saved["profile"] == "miniature" and saved["num_classes"] == 10
     assert saved["dataset"] == "miniature"
-    row = next(r for r in saved["rows"] if r["net"] == "D" and r["train_scale"] == "S=[37,73]")
-    assert set(row) == {"net", "train_scale", "protocol", "test_scales", "top1_error", "top5_error"}
-    assert any(r["protocol"] == "fusion:D+E dense+multi-crop" for r in saved["rows"])
+    # Typed fields: nets as a list, S as [lo, hi], the paper's figure for the same setting.
+    row = next(
+        r
+        for r in saved["rows"]
+        if r["nets"] == ["D"] and r["train_scale"] == [37, 73] and r["setting"] == "single-scale"
+    )
+    assert set(row) == {
+        "nets", "row", "setting", "train_scale", "protocol", "test_scales",
+        "top1_error", "top5_error", "std_error", "n_images", "paper",
+    }  # fmt: skip
+    assert (row["row"], row["protocol"], row["test_scales"]) == ("jitter", "dense", [37])
+    assert row["paper"] == {"table": "Table 3", "top1_error": 25.6, "top5_error": 8.1}
+    fused = [r for r in saved["rows"] if r["nets"] == ["D", "E"]]
+    assert {r["protocol"] for r in fused} == {"dense", "multi-crop", "dense+multi-crop"}
+    best = next(r for r in fused if r["protocol"] == "dense+multi-crop")
+    assert best["paper"] == {"table": "Table 6", "top1_error": 23.7, "top5_error": 6.8}
+    assert all(isinstance(c["ours"], list) and c["ours"] for c in saved["claims"])
     md = (tmp_path / "reports" / "report.md").read_text()
     for table in ("Table 3", "Table 4", "Table 5", "Table 6"):
         assert table in md
@@ -370,7 +397,7 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
     assert results["profile"] == "smoke" and len(results["rows"]) >= 12 * 2 + 4 + 3
     for row in results["rows"]:
         assert math.isfinite(row["top1_error"]) and math.isfinite(row["top5_error"])
-    assert {c["id"] for c in results["claims"]} == set(report.CLAIMS)
+    assert {c["id"] for c in results["claims"]} == {c.id for c in claims.CLAIMS}
     assert (repo / "reports" / "report.md").read_text().startswith("# Results of the `smoke`")
     for metrics in (repo / "metrics").glob("*.json"):
         for entry in json.loads(metrics.read_text()).values():
@@ -383,14 +410,14 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
 
     from vgg_repro import checkpoints
 
-    seed = yaml.safe_load((ROOT / "vgg_repro" / "configs" / "miniature.yaml").read_text())
+    seed = yaml.safe_load((ROOT / "vgg_repro" / "configs" / "recipe.yaml").read_text())
     seed = seed["seed_everything"]
     meta = checkpoints.checkpoint_meta(
         checkpoints.load_checkpoint(repo / "models" / "E" / "jitter" / "model.pt")
     )
     assert meta["seed"] == seed
     assert meta["environment"]["versions"]["torch"] == torch.__version__
-    assert set(pipeline.LIBRARIES) | {"python", "cuda", "cudnn"} == set(
+    assert set(common.LIBRARIES) | {"python", "cuda", "cudnn"} == set(
         meta["environment"]["versions"]
     )
     for metrics in (repo / "metrics").glob("*.json"):
@@ -419,3 +446,15 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
     first = {p.name: p.read_bytes() for p in pinned}
     _run(["dvc", "repro", "--force"], repo, env)
     assert {p.name: p.read_bytes() for p in pinned} == first
+
+    # Issue 12: an edit to the fuse stage's code reruns the fusion and what reads its
+    # output, and no training or evaluation.
+    fuse_code = repo / "vgg_repro" / "pipeline" / "fuse.py"
+    fuse_code.write_text(fuse_code.read_text() + "\n# an edit\n")
+    stale = _run(["dvc", "status"], repo, env)
+    stale_stages = {line.strip().rstrip(":") for line in stale.splitlines() if line.endswith(":")}
+    assert "fuse" in stale_stages, stale
+    assert not any(s.startswith(("train", "evaluate", "check_data")) for s in stale_stages), stale
+    out = _run(["dvc", "repro"], repo, env)
+    assert "Running stage 'fuse'" in out
+    assert "Running stage 'train" not in out and "Running stage 'evaluate" not in out

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from vgg_repro import cli
+from vgg_repro.data.prepare import prepare
 from vgg_repro.errors import ConfigError, DataError
-from vgg_repro.prepare import prepare
 
 
 def _folder(root: Path) -> Path:

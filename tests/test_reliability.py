@@ -21,8 +21,8 @@ from test_data import write_image_folder
 from test_training import SMALL
 
 from vgg_repro import checkpoints
-from vgg_repro import data as D
-from vgg_repro import transforms as T
+from vgg_repro.data import images as data_images
+from vgg_repro.data import transforms as T
 from vgg_repro.errors import DataError
 
 # The training tests' shrunk miniature run, longer, with its own seed. 12 epochs leave
@@ -80,7 +80,7 @@ def test_every_file_is_used_or_reported(tmp_path):
     (cat / "notes.txt").write_text("not an image")
     Image.new("RGB", (40, 40)).save(cat / "photo.jpeg.bak", format="JPEG")  # wrongly named
     (cat / ".DS_Store").write_bytes(b"\0")  # hidden files are the system's, not data
-    folder = D.ImageFolder(root / "train", T.EvalTransform(40, 32))
+    folder = data_images.ImageFolder(root / "train", T.EvalTransform(40, 32))
     assert sorted(Path(p).name for p in folder.ignored) == ["notes.txt", "photo.jpeg.bak"]
     assert len(folder) == 2 * 3 + 2  # the images, the greyscale and the CMYK
 
@@ -93,7 +93,7 @@ def test_zero_byte_truncated_and_non_image_files_name_the_file(tmp_path):
     (tmp_path / "text.png").write_text("hello")
     for name in ("empty.jpg", "cut.jpg", "text.png"):
         with pytest.raises(DataError, match=rf"cannot read image .*{name}.*skip_bad_files"):
-            D.load_image(tmp_path / name)
+            data_images.load_image(tmp_path / name)
 
 
 @pytest.mark.parametrize("mode", ["L", "CMYK", "RGBA", "I;16"])
@@ -103,7 +103,7 @@ def test_greyscale_cmyk_rgba_and_16_bit_png_are_converted(tmp_path, mode):
         Image.fromarray(np.full((30, 40), 65535, dtype=np.uint16)).save(path)
     else:
         Image.new(mode, (40, 30)).save(path)
-    img = D.load_image(path)
+    img = data_images.load_image(path)
     assert img.mode == "RGB" and img.size == (40, 30)
     if mode == "I;16":
         assert img.getpixel((0, 0)) == (255, 255, 255)
@@ -233,7 +233,13 @@ def test_slurm_requeue_on_sigusr1_resumes_to_the_same_weights(pipeline_clone, tm
     # dvc runs the stage through ``sh -c``; dash does not exec its command, so the
     # pattern is anchored on the Python process itself, not the shell around it.
     trainer = subprocess.run(
-        ["pgrep", "-s", str(proc.pid), "-f", r"^[^ ]*python[^ ]* -m vgg_repro[.]pipeline train A "],
+        [
+            "pgrep",
+            "-s",
+            str(proc.pid),
+            "-f",
+            r"^[^ ]*python[^ ]* -m vgg_repro[.]pipeline[.]train A ",
+        ],
         capture_output=True,
         text=True,
     ).stdout.split()

@@ -19,8 +19,9 @@ import torch
 from test_data import write_image_folder
 
 from vgg_repro import checkpoints, cli, models, training
-from vgg_repro import transforms as T
+from vgg_repro.data import transforms as T
 from vgg_repro.errors import CheckpointError, ConfigError
+from vgg_repro.training.callbacks import PlateauSchedule
 
 SMALL = [
     "--config", "miniature", "--data.batch_size", "8", "--data.num_workers", "0",
@@ -186,7 +187,7 @@ def test_two_process_ddp_agrees_with_one_process(folder, tmp_path):
 
 
 def test_every_shipped_config_parses(capsys):
-    names = sorted(p.stem for p in training.CONFIG_DIR.glob("*.yaml"))
+    names = sorted(p.stem for p in training.cli.CONFIG_DIR.glob("*.yaml"))
     rows = {"A", "A-LRN", "B"} | {f"{n}_{s}" for n in "CDE" for s in ("S256", "S384", "jitter")}
     assert rows | {"miniature"} <= set(names)
     for name in names:
@@ -222,17 +223,27 @@ def test_parent_checkpoints(trained_a, tmp_path):
 
 def test_plateau_schedule_stops_after_three_decreases():
     module = training.VGGClassifier("A", num_classes=2, width=0.0625, crop_size=32, lr_patience=1)
-    module.configure_optimizers()
-    module._trainer = SimpleNamespace(should_stop=False)
+    schedule = next(c for c in module.configure_callbacks() if isinstance(c, PlateauSchedule))
+    trainer = SimpleNamespace(
+        should_stop=False, sanity_checking=False, optimizers=[module.configure_optimizers()]
+    )
+    schedule.on_train_start(trainer, module)
     lrs = []
     for error in [50.0, 40.0] + [40.0] * 8:  # improves once, then a plateau
-        module._step_schedule(torch.tensor(error))
-        lrs.append(module._plateau.get_last_lr()[0])
-        if module.trainer.should_stop:
+        trainer.callback_metrics = {"val/top1_error": torch.tensor(error)}
+        schedule.on_validation_end(trainer, module)
+        lrs.append(schedule.scheduler.get_last_lr()[0])
+        if trainer.should_stop:
             break
     assert lrs[:4] == [0.01, 0.01, 0.01, pytest.approx(1e-3)]  # patience 1: second bad epoch
-    assert module.lr_decreases == 4 and len(lrs) == 10  # stopped at the would-be 4th decrease
+    assert schedule.decreases == 4 and len(lrs) == 10  # stopped at the would-be 4th decrease
     assert min(lrs[:-1]) == pytest.approx(1e-5)
+    # Its state goes into the checkpoint and comes back in a resumed run.
+    resumed = PlateauSchedule(patience=1)
+    resumed.load_state_dict(schedule.state_dict())
+    resumed.on_train_start(trainer, module)
+    assert resumed.decreases == 4
+    assert resumed.scheduler.state_dict() == schedule.scheduler.state_dict()
 
 
 class NaNInputs(pl.Callback):

@@ -22,11 +22,11 @@ from vgg_repro.errors import VGGReproError
 COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("vgg_repro.cli:models_main", "list the six configurations (Table 1, 2)"),
     "i18n": ("vgg_repro.i18n:main", "check the Arabic docs translation (coverage, glossary)"),
-    "evaluate": ("vgg_repro.evaluate_cli:main", "error rates by the paper's test protocols"),
-    "fit": ("vgg_repro.training:main", "train a net with the paper's recipe (LightningCLI)"),
-    "validate": ("vgg_repro.training:main", "validation error of a checkpoint (LightningCLI)"),
-    "test": ("vgg_repro.training:main", "test-split error of a checkpoint (LightningCLI)"),
-    "data": ("vgg_repro.data:main", "dataset tools: stats, convert-val, synth, prepare"),
+    "evaluate": ("vgg_repro.evaluation.cli:main", "error rates by the paper's test protocols"),
+    "fit": ("vgg_repro.training.cli:main", "train a net with the paper's recipe (LightningCLI)"),
+    "validate": ("vgg_repro.training.cli:main", "validation error of a checkpoint (LightningCLI)"),
+    "test": ("vgg_repro.training.cli:main", "test-split error of a checkpoint (LightningCLI)"),
+    "data": ("vgg_repro.data.cli:main", "dataset tools: stats, convert-val, synth, prepare"),
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from vgg_repro.evaluation import scales as scale_rule  # the one rule for Q (Sec. 3.2)
 from vgg_repro.models import canonical_name
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
     "TABLE6",
     "PaperResult",
     "lookup",
-    "paper_test_scales",
 ]
 
 S256, S384 = (256, 256), (384, 384)
@@ -95,24 +95,6 @@ class PaperResult(NamedTuple):
     top5_test: float | None = None
 
 
-def paper_test_scales(train_scale: tuple[int, int], kind: str) -> tuple[int, ...]:
-    """The paper's test scales Q for a training scale (Sec. 3.2, 4.1, 4.2).
-
-    Args:
-        train_scale: ``(S_min, S_max)``; equal for a fixed S.
-        kind: ``"single"`` or ``"multi"``.
-
-    >>> paper_test_scales((256, 256), "multi"), paper_test_scales((256, 512), "single")
-    ((224, 256, 288), (384,))
-    """
-    lo, hi = train_scale
-    if kind == "single":
-        return (lo,) if lo == hi else ((lo + hi) // 2,)
-    if kind == "multi":
-        return (lo - 32, lo, lo + 32) if lo == hi else (lo, (lo + hi) // 2, hi)
-    raise ValueError(f"kind must be 'single' or 'multi'; got {kind!r}")
-
-
 def lookup(
     archs: Sequence[str],
     train_scales: Sequence[tuple[int, int] | None],
@@ -141,18 +123,18 @@ def lookup(
     trains = [tuple(s) for s in train_scales]
     if len(names) == 1:
         name, train, qs = names[0], trains[0], scales[0]
-        if protocol == "dense" and qs == paper_test_scales(train, "single"):
+        if protocol == "dense" and list(qs) == scale_rule.test_scales(train, "single"):
             row = TABLE3.get((name, train))
             return PaperResult("Table 3", *row) if row else None
-        if qs != paper_test_scales(train, "multi"):
+        if list(qs) != scale_rule.test_scales(train, "multi"):
             return None
         if protocol == "dense":
             row = TABLE4.get((name, train))
             return PaperResult("Table 4", *row) if row else None
         row = TABLE5.get((name, protocol)) if train == JITTER else None
         return PaperResult("Table 5", *row) if row else None
-    multi = paper_test_scales(JITTER, "multi")
-    if all(t == JITTER for t in trains) and all(qs == multi for qs in scales):
+    multi = scale_rule.test_scales(JITTER, "multi")
+    if all(t == JITTER for t in trains) and all(list(qs) == multi for qs in scales):
         row = TABLE6.get((tuple(sorted(names)), protocol))
         return PaperResult("Table 6", *row) if row else None
     return None

@@ -9,8 +9,11 @@ Directives (used by the content pages):
     meta-device models (:func:`~vgg_repro.models.build_meta`), never typed.
 ``.. vgg-results::``
     ``reports/results.json`` (the pipeline's reference run): our errors beside the
-    paper's (:func:`vgg_repro.paper.lookup`) and the claims check. Without the file,
-    a sentence says that no reference run has been recorded yet.
+    paper's (looked up once, by the report stage) and the claims check, whose
+    statements and rules come from :data:`vgg_repro.pipeline.claims.CLAIMS`, the table
+    the report uses too. The file's fields are typed (lists of nets, ``[lo, hi]``
+    scales, evidence as numbers): nothing here parses text. Without the file, a
+    sentence says that no reference run has been recorded yet.
 ``.. vgg-glossary::``
     The Sphinx glossary (``:term:`` targets) from ``docs/glossary.tsv``, in the
     language of the build: on Arabic pages the Arabic term and definition, with the
@@ -19,7 +22,7 @@ Directives (used by the content pages):
     The translators' terminology table (English, Arabic, accepted variants).
 
 Only stable text becomes a gettext message: column headers, row labels and the claim
-sentences (one per claim id). Generated numbers, names and notation are marked
+statements and rules (one each per claim id). Generated numbers, names and notation are marked
 non-translatable, so a new count or a new run never leaves a stale msgid behind; the
 glossary entries are translated by the glossary file itself.
 """
@@ -37,23 +40,9 @@ from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
-from vgg_repro.terminology import Term, load_glossary, normalize_arabic
-
-# Claim ids of reports/results.json (written by vgg_repro.report) and the paper's statement of each.
-CLAIMS: dict[str, str] = {
-    "depth": "Classification error decreases with depth: the deeper configurations D and E "
-    "have lower error than A and B (Table 3).",
-    "lrn": "Local response normalisation does not improve configuration A: A-LRN is no "
-    "better than A (Table 3).",
-    "scale_jitter": "Scale jittering at training time gives lower error than a fixed "
-    "training scale (Table 3).",
-    "multi_scale": "Testing at several scales gives lower error than testing at one scale "
-    "(Table 4 against Table 3).",
-    "dense_multi_crop": "Multi-crop and dense evaluation together give lower error than "
-    "either alone (Table 5).",
-    "fusion": "The fusion of two networks gives lower error than each network alone (Table 6).",
-}
-
+from vgg_repro.evaluation.tables import format_scale
+from vgg_repro.i18n import Term, load_glossary, normalize_arabic
+from vgg_repro.pipeline.claims import CLAIMS, format_evidence
 
 # --------------------------------------------------------------------------- node helpers
 
@@ -214,42 +203,14 @@ def _format_scales(scales: Iterable[Any]) -> str:
     return ", ".join(str(s) for s in scales)
 
 
-def _parse_train_scale(text: str) -> tuple[int, int] | None:
-    """``S=256`` -> (256, 256); ``S=[256,512]`` -> (256, 512); otherwise None.
-
-    >>> _parse_train_scale("S=256"), _parse_train_scale("S=[256,512]"), _parse_train_scale("?")
-    ((256, 256), (256, 512), None)
-    """
-    values = [int(v) for v in re.findall(r"\d+", text)]
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) == 2:
-        return values[0], values[1]
-    return None
-
-
 def _paper_figure(row: dict[str, Any]) -> tuple[str, str, str]:
-    """The paper's (top-1, top-5, table) for a results row, or dashes."""
-    try:
-        from vgg_repro import paper
-    except ImportError:  # pragma: no cover - issue 4 not merged
-        return "-", "-", "-"
-    protocol = str(row.get("protocol", ""))
-    if protocol.startswith("fusion:"):
-        nets = re.findall(r"[A-E](?:-LRN)?", protocol.split(":", 1)[1])
-        protocol = protocol.split(":", 1)[1].split()[-1] if " " in protocol else "dense"
-    else:
-        nets = [str(row.get("net", ""))]
-    train = _parse_train_scale(str(row.get("train_scale", "")))
-    scales = [tuple(row.get("test_scales", ()))] * len(nets)
-    try:
-        found = paper.lookup(nets, [train] * len(nets), protocol, scales)
-    except (KeyError, ValueError, TypeError):
-        found = None
-    if found is None:
+    """The paper's (top-1, top-5, table number) for a results row, or dashes."""
+    found = row.get("paper")
+    if not found:
         return "-", "-", "-"
     # "Table 4" -> "4": the number under a translated "Paper table" header.
-    return f"{found.top1:.1f}", f"{found.top5:.1f}", found.table.split()[-1]
+    table = str(found["table"]).split()[-1]
+    return f"{found['top1_error']:.1f}", f"{found['top5_error']:.1f}", table
 
 
 class Results(SphinxDirective):
@@ -295,8 +256,8 @@ class Results(SphinxDirective):
             p1, p5, table = _paper_figure(row)
             rows.append(
                 [
-                    _data(str(row.get("net", "")), "vgg-ltr"),
-                    _data(str(row.get("train_scale", "")), "vgg-ltr"),
+                    _data("+".join(row.get("nets", [])), "vgg-ltr"),
+                    _data(format_scale(row.get("train_scale")), "vgg-ltr"),
                     _literal(str(row.get("protocol", ""))),
                     _data(_format_scales(row.get("test_scales", [])), "vgg-number"),
                     _data(f"{float(row['top1_error']):.1f}", "vgg-number"),
@@ -324,22 +285,29 @@ class Results(SphinxDirective):
     def _claims(self, claims: dict[str, dict[str, Any]]) -> list[nodes.Node]:
         header = [_text(self, h) for h in ("Claim of the paper", "Holds", "Ours", "Paper")]
         rows = []
-        for claim_id, sentence in CLAIMS.items():
-            claim = claims.get(claim_id)
-            if claim is None:
+        for claim in CLAIMS:
+            result = claims.get(claim.id)
+            if result is None:
                 verdict = _text(self, "not measured yet")
             else:
-                verdict = _text(self, "yes" if claim.get("holds") else "no")
+                verdict = _text(self, "yes" if result.get("holds") else "no")
             rows.append(
                 [
-                    _text(self, sentence),
+                    _text(self, claim.statement),
                     verdict,
-                    _data(str(claim.get("ours", "-")) if claim else "-", "vgg-ltr"),
-                    _data(str(claim.get("paper", "-")) if claim else "-", "vgg-ltr"),
+                    _data(format_evidence(result["ours"]) if result else "-", "vgg-ltr"),
+                    _data(format_evidence(result["paper"]) if result else "-", "vgg-ltr"),
                 ]
             )
         title = _title(self, "The paper's claims, checked against our reference run.")
-        return [_table(title, header, rows, classes=["vgg-claims"], widths=[6, 1, 3, 3])]
+        table = _table(title, header, rows, classes=["vgg-claims"], widths=[6, 1, 3, 3])
+        rules = nodes.bullet_list(classes=["vgg-claim-rules"])
+        for claim in CLAIMS:
+            item = nodes.list_item()
+            item += _text(self, claim.rule)
+            rules += item
+        intro = _text(self, "How our run decides each claim, in the order of the table:")
+        return [table, intro, rules]
 
 
 # --------------------------------------------------------------------------- glossary

@@ -1,7 +1,7 @@
 """The ImageNet folder layout: which files are images, which folders are classes.
 
 Without PyTorch, so that the pipeline's data check starts in a fraction of a
-second; :mod:`vgg_repro.data` builds its datasets on these functions.
+second; :mod:`vgg_repro.data.images` builds its datasets on these functions.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The paper's training data as a LightningDataModule (Sec. 3.1).
 
 :class:`ImageFolderDataModule` reads ``ROOT/train/CLASS/*`` and ``ROOT/val/CLASS/*``
-(:mod:`vgg_repro.data`), augments as the paper (:mod:`vgg_repro.transforms`) and
+(:mod:`vgg_repro.data.images`), augments as the paper (:mod:`vgg_repro.data.transforms`) and
 splits the global batch over devices (:func:`per_device_batch`). Workers decode,
 rescale, crop and flip; the colour shift and mean subtraction run on the device
 on whole uint8 batches (:meth:`ImageFolderDataModule.on_after_batch_transfer`).
@@ -16,8 +16,10 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 
-from vgg_repro import data as D
-from vgg_repro import transforms as T
+from vgg_repro.data import transforms as T
+from vgg_repro.data.folders import IMAGE_EXTENSIONS, check_classes
+from vgg_repro.data.images import ImageFolder, SeededSampler
+from vgg_repro.data.stats import load_stats
 from vgg_repro.errors import ConfigError
 
 
@@ -52,6 +54,12 @@ class ImageFolderDataModule(pl.LightningDataModule):
         val_scale: Q for validation during training (rescale, then centre crop);
             default ``(scale_min + scale_max) // 2``: S for a fixed S, 384 for
             [256, 512], the paper's single-scale Q (Sec. 3.2).
+        reference_crop_size: the crop size at which ``scale_min``, ``scale_max`` and
+            ``val_scale`` are stated; each is multiplied by ``crop_size /
+            reference_crop_size`` and rounded to the nearest pixel
+            (:func:`~vgg_repro.data.transforms.scaled_size`). ``None``: they are
+            pixels. The miniature states 224, so that a Table 3 row's S = 384 trains
+            at 55 pixels with its 32-pixel crops.
         batch_size: the GLOBAL batch over all devices and accumulation (256).
         num_workers: loader processes per device; default: CPU cores / devices.
         colour_shift: AlexNet's PCA colour shift in training.
@@ -72,6 +80,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         scale_max: int = 256,
         crop_size: int = 224,
         val_scale: int | None = None,
+        reference_crop_size: int | None = None,
         batch_size: int = 256,
         num_workers: int | None = None,
         colour_shift: bool = True,
@@ -84,23 +93,39 @@ class ImageFolderDataModule(pl.LightningDataModule):
         persistent_workers: bool | None = None,
     ) -> None:
         super().__init__()
-        if scale_min > scale_max:
-            raise ConfigError(f"data.scale_min={scale_min} > data.scale_max={scale_max}")
-        if crop_size > scale_min:
+        if reference_crop_size is not None and reference_crop_size < 1:
             raise ConfigError(
-                f"data.crop_size={crop_size} > data.scale_min={scale_min}: crop too big"
+                f"data.reference_crop_size={reference_crop_size} must be a positive crop size "
+                "or null"
+            )
+        stated = (scale_min, scale_max, val_scale)
+        scale_min, scale_max, val_scale = (
+            None if s is None else T.scaled_size(s, crop_size, reference_crop_size) for s in stated
+        )
+        if scale_min > scale_max:
+            raise ConfigError(f"data.scale_min={stated[0]} > data.scale_max={stated[1]}")
+        if crop_size > scale_min:
+            scaled = f" ({scale_min} pixels at this crop size)" if scale_min != stated[0] else ""
+            raise ConfigError(
+                f"data.crop_size={crop_size} > data.scale_min={stated[0]}{scaled}: the crop "
+                "must fit in the rescaled image; raise data.scale_min"
             )
         val_scale = val_scale or (scale_min + scale_max) // 2
         if val_scale < crop_size:
             raise ConfigError(f"data.val_scale={val_scale} < data.crop_size={crop_size}")
-        if batch_size < 1 or (num_workers is not None and num_workers < 0):
-            raise ConfigError(f"data.batch_size={batch_size}, data.num_workers={num_workers}")
-        self.save_hyperparameters()
-        self.hparams.val_scale = val_scale
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        if num_workers is not None and num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0 or null, got {num_workers}")
+        self.save_hyperparameters()  # as stated in the config
+        # The sizes used, in pixels (the stated ones scaled by crop / reference crop).
+        self.train_scale = (scale_min, scale_max)
+        self.val_scale = val_scale
         self.root = Path(root)
         # Train and val classes are checked here, before any training starts.
-        self.classes = D.check_classes(self.root, ("train", "val", "test"))
-        stats = D.load_stats(stats)
+        self.classes = check_classes(self.root, ("train", "val", "test"))
+        stats = load_stats(stats)
+        self.mean_rgb_pixels = [float(v) for v in stats["mean_rgb"]]  # recorded in checkpoints
         self.mean_rgb = torch.tensor(stats["mean_rgb"], dtype=torch.float32)
         self.eigval = torch.tensor(stats["eigval"], dtype=torch.float32)
         self.eigvec = torch.tensor(stats["eigvec"], dtype=torch.float32)
@@ -122,27 +147,27 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.batch_per_device = per_device_batch(hp.batch_size, world, accum)
         common = {"skip_bad_files": hp.skip_bad_files, "skip_log": self.skip_log}
         common |= {"classes": self.classes, "jpeg_draft": hp.jpeg_draft}
-        evaluate = T.EvalTransform(hp.val_scale, hp.crop_size)
+        evaluate = T.EvalTransform(self.val_scale, hp.crop_size)
         if stage == "fit":
             colour = hp.colour_std if hp.colour_shift else None
-            train = T.TrainTransform(hp.scale_min, hp.scale_max, hp.crop_size, hp.flip, colour)
-            self.train_set = D.ImageFolder(self.root / "train", train, **common)
+            train = T.TrainTransform(*self.train_scale, hp.crop_size, hp.flip, colour)
+            self.train_set = ImageFolder(self.root / "train", train, **common)
             if len(self.train_set) < hp.batch_size:
                 raise ConfigError(
                     f"data.batch_size={hp.batch_size} exceeds the {len(self.train_set)} training "
                     f"images in {self.root / 'train'}"
                 )
         if stage in ("fit", "validate"):
-            self.val_set = D.ImageFolder(self.root / "val", evaluate, **common)
+            self.val_set = ImageFolder(self.root / "val", evaluate, **common)
         if stage == "test":
             split = "test" if (self.root / "test").is_dir() else "val"
-            self.test_set = D.ImageFolder(self.root / split, evaluate, **common)
+            self.test_set = ImageFolder(self.root / split, evaluate, **common)
         for name in ("train_set", "val_set", "test_set"):
             ignored = getattr(getattr(self, name, None), "ignored", [])
             if ignored:
                 rank_zero_warn(
                     f"{len(ignored)} files are not used because their names do not end in an "
-                    f"image extension {D.IMAGE_EXTENSIONS}: {ignored[:5]}"
+                    f"image extension {IMAGE_EXTENSIONS}: {ignored[:5]}"
                     f"{' ...' if len(ignored) > 5 else ''}. Rename or remove them."
                 )
 
@@ -172,7 +197,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         if self.trainer is not None:
             world, rank = self.trainer.world_size, self.trainer.global_rank
         seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
-        return self._loader(self.train_set, D.SeededSampler(self.train_set, world, rank, seed))
+        return self._loader(self.train_set, SeededSampler(self.train_set, world, rank, seed))
 
     def val_dataloader(self) -> torch.utils.data.DataLoader:
         return self._loader(self.val_set)

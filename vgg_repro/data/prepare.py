@@ -27,9 +27,10 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from vgg_repro.data import IMAGE_EXTENSIONS, load_image
+from vgg_repro.data.folders import IMAGE_EXTENSIONS
+from vgg_repro.data.images import load_image
+from vgg_repro.data.transforms import isotropic_rescale
 from vgg_repro.errors import ConfigError, DataError
-from vgg_repro.transforms import isotropic_rescale
 
 JPEG_QUALITY = 90  # high enough that re-encoding noise is far below the colour shift's
 
@@ -46,13 +47,16 @@ def prepare_file(src: str, dst: str, max_side: int) -> str:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.part")
     with Image.open(src) as probe:
-        small = min(probe.size) <= max_side
+        small, encoding = min(probe.size) <= max_side, probe.format
     if small:
         shutil.copyfile(src, tmp)
         status = "copied"
     else:
         img = isotropic_rescale(load_image(src, min_side=max_side), max_side)
-        img.save(tmp, format="JPEG", quality=JPEG_QUALITY)
+        # Re-encoded in the file's own format, so that its name still says what it
+        # holds (a .png stays a lossless PNG); JPEG and WebP at JPEG_QUALITY.
+        lossy = encoding in ("JPEG", "WEBP")
+        img.save(tmp, format=encoding or "PNG", **({"quality": JPEG_QUALITY} if lossy else {}))
         status = "resized"
     os.replace(tmp, out)  # atomic: a killed pass never leaves a half-written image
     return status

@@ -1,9 +1,4 @@
-"""Testing as in Sec. 3.2 of the paper: dense and multi-crop evaluation, scales, fusion.
-
-Command line (:mod:`vgg_repro.evaluate_cli`, which also holds the loop over a data folder)::
-
-    vgg-repro evaluate --ckpt runs/D/last.ckpt --data imagenet/val --protocol dense \\
-        --scales multi --output metrics.json
+"""The test protocols of Sec. 3.2 as pure functions: dense, multi-crop, scales, fusion.
 
 The protocols are pure functions of ``(net, images) -> posteriors``: ``images``
 is one batch ``(N, 3, H, W)`` of images of one size, ``net`` any module mapping
@@ -16,12 +11,12 @@ is soft-max posteriors ``(N, C)``:
 - :func:`dense_and_multi_crop`: the average of the two (Table 5);
 - :func:`multi_scale`: the average over test scales Q (Table 4);
 - :func:`fusion`: the average over several nets (Table 6);
+- :func:`average_posteriors`: the one averaging rule that the last three use, and
+  that the runner and the pipeline's fusion of saved posteriors use too;
 - :func:`topk_error`: top-1 / top-5 error in percent.
 
-:func:`~vgg_repro.evaluate_cli.evaluate_folder` (also importable from here) runs
-them over a folder of class subfolders and returns the metrics that
-``vgg-repro evaluate`` writes as JSON; :func:`~vgg_repro.tables.render_table`
-(likewise) prints results in the paper's layout.
+:func:`~vgg_repro.evaluation.runner.evaluate_protocols` runs them over a folder of
+class subfolders.
 """
 
 from __future__ import annotations
@@ -33,14 +28,13 @@ from PIL import Image
 from torch import nn
 
 from vgg_repro import models
-from vgg_repro import transforms as T
-from vgg_repro.data import load_image
+from vgg_repro.data import transforms as T
 from vgg_repro.errors import ConfigError
-from vgg_repro.tables import render_table
 
 __all__ = [
     "PROTOCOLS",
     "ScoreMapNet",
+    "average_posteriors",
     "crop_grid",
     "dense_and_multi_crop",
     "dense_evaluate",
@@ -48,10 +42,8 @@ __all__ = [
     "multi_crop",
     "multi_scale",
     "preprocess",
-    "render_table",
     "rescale",
     "rescaled_size",
-    "load_image",
     "topk_correct",
     "topk_error",
 ]
@@ -111,7 +103,7 @@ def crop_grid(height: int, width: int, crop: int, grid: int = GRID) -> list[tupl
 
     Positions are evenly spaced from the top-left to the bottom-right corner,
     both included (rounded down); the middle one (odd ``grid``) is the centre
-    crop of :func:`vgg_repro.transforms.center_crop`.
+    crop of :func:`vgg_repro.data.transforms.center_crop`.
 
     >>> crop_grid(256, 320, 224, grid=3)
     [(0, 0), (0, 48), (0, 96), (16, 0), (16, 48), (16, 96), (32, 0), (32, 48), (32, 96)]
@@ -164,6 +156,16 @@ def multi_crop(
     return scores.softmax(1).view(n, crops.shape[1], -1).mean(1)
 
 
+def average_posteriors(posteriors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The mean of several posteriors of the same images: over test scales (Sec. 4.2),
+    over nets (Sec. 4.4) or over protocols (Table 5).
+
+    >>> average_posteriors([torch.tensor([[1.0, 0.0]]), torch.tensor([[0.5, 0.5]])])
+    tensor([[0.7500, 0.2500]])
+    """
+    return torch.stack(list(posteriors)).mean(0)
+
+
 def dense_and_multi_crop(net: nn.Module, images: torch.Tensor, **kwargs) -> torch.Tensor:
     """Dense and multi-crop posteriors averaged (Sec. 4.3, Table 5: "multi-crop & dense")."""
     return (dense_evaluate(net, images) + multi_crop(net, images, **kwargs)) / 2
@@ -181,7 +183,7 @@ def multi_scale(
         images_per_scale: the same N images rescaled to each Q, one batch per scale.
         protocol: what to run at each scale (:func:`dense_evaluate`, :func:`multi_crop`...).
     """
-    return torch.stack([protocol(net, images) for images in images_per_scale]).mean(0)
+    return average_posteriors([protocol(net, images) for images in images_per_scale])
 
 
 def fusion(
@@ -196,7 +198,7 @@ def fusion(
         images: what ``protocol`` takes (a batch, or batches for :func:`multi_scale`).
         protocol: ``protocol(net, images) -> posteriors``.
     """
-    return torch.stack([protocol(net, images) for net in nets]).mean(0)
+    return average_posteriors([protocol(net, images) for net in nets])
 
 
 def topk_error(posteriors: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
@@ -246,7 +248,7 @@ def rescaled_size(height: int, width: int, q: int) -> tuple[int, int]:
 def rescale(image: Image.Image, q: int) -> torch.Tensor:
     """The image rescaled to shorter side Q (bilinear, antialiased), uint8 ``(3, H, W)``.
 
-    The same resampling as training (:func:`vgg_repro.transforms.isotropic_rescale`).
+    The same resampling as training (:func:`vgg_repro.data.transforms.isotropic_rescale`).
     """
     return T.to_uint8_tensor(T.isotropic_rescale(image, q))
 
@@ -291,13 +293,3 @@ PROTOCOLS: dict[str, Callable[..., torch.Tensor]] = {
     "multi-crop": multi_crop,
     "dense+multi-crop": dense_and_multi_crop,
 }
-
-
-def __getattr__(name: str):
-    # evaluate_folder lives with the CLI in evaluate_cli (which imports this module), and
-    # is offered here too; a lazy import (PEP 562) avoids the import cycle.
-    if name in ("evaluate_folder", "EvalNet", "load_network", "load_torchvision", "resolve_scales"):
-        from vgg_repro import evaluate_cli
-
-        return getattr(evaluate_cli, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,6 +22,7 @@ augmentation whatever the number of workers, processes or restarts.
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -43,6 +44,23 @@ IMAGENET_PCA_EIGVEC = (
 )
 # AlexNet: each principal component's multiplier is drawn from N(0, 0.1^2).
 COLOUR_SHIFT_STD = 0.1
+
+
+def scaled_size(size: int, crop_size: int, reference_crop_size: int | None) -> int:
+    """An image size stated for crops of ``reference_crop_size``, at ``crop_size``.
+
+    The miniature trains the paper's recipe at a 32-pixel crop; its S and Q are the
+    paper's multiplied by 32 / 224 and rounded to the nearest pixel, so that an
+    image holds as many crops as in the paper (Sec. 3.1, 3.2):
+
+    >>> [scaled_size(s, 32, 224) for s in (224, 256, 384, 512)]
+    [32, 37, 55, 73]
+    >>> scaled_size(256, 224, 224), scaled_size(37, 32, None)
+    (256, 37)
+    """
+    if reference_crop_size is None or reference_crop_size == crop_size:
+        return int(size)
+    return int(math.floor(size * crop_size / reference_crop_size + 0.5))
 
 
 def isotropic_rescale(img: Image.Image, scale: int) -> Image.Image:

@@ -1,0 +1,154 @@
+"""Stage ``check_data``: refuse data that differs from the pinned dataset, before training.
+
+    python -m vgg_repro.pipeline.check_data          # the data against data.dvc
+    python -m vgg_repro.pipeline pin-data            # accept a changed dataset on purpose
+
+Writes ``models/data.json`` (root, classes, image counts, hash), on which every
+later stage depends, so a change of data reruns everything after passing the
+check, and DVC does not hash the data folder once per stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from vgg_repro.data import folders
+from vgg_repro.errors import DataError
+from vgg_repro.pipeline.common import DATA_INFO, load_profile, run_stage, write_json
+
+__all__ = ["check_data", "dir_md5", "main", "pin_data"]
+
+DATA_DVC = Path("data.dvc")
+
+
+def dir_md5(root: str | os.PathLike) -> tuple[str, int]:
+    """A folder's hash as DVC 3 computes it (``.dir`` md5), and its number of files.
+
+    The md5 of the JSON list of ``{"md5": file md5, "relpath": posix path}`` sorted by
+    path; the same value as the ``md5`` that ``data.dvc`` records for the folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder")
+    entries = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest = hashlib.md5(path.read_bytes()).hexdigest()
+        entries.append({"md5": digest, "relpath": path.relative_to(root).as_posix()})
+    entries.sort(key=lambda e: e["relpath"])
+    blob = json.dumps(entries, sort_keys=True).encode("utf-8")
+    return hashlib.md5(blob).hexdigest() + ".dir", len(entries)
+
+
+def _read_data_dvc(path: Path = DATA_DVC) -> dict:
+    if not path.is_file():
+        raise DataError(f"{path} is missing: it pins the embedded dataset; restore it from git")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def check_data(profile: dict, data_dvc: Path = DATA_DVC) -> dict:
+    """Stage ``check_data``: refuse data that differs from the pinned one, before training.
+
+    ``data.dvc`` imports the committed folder (``deps``) into the folder the
+    pipeline reads (``outs``) and records, under ``meta.pinned``, the hash of the
+    dataset this repository's results were made with. DVC itself re-imports a
+    changed folder and rewrites ``deps``/``outs`` silently; ``meta.pinned`` it
+    leaves alone, so comparing against it catches the change.
+
+    Returns:
+        What the training stages need to know: root, classes, image counts, hash.
+
+    Raises:
+        DataError: the data differs from ``data.dvc``'s pin (the message says how
+            to restore it or how to re-pin on purpose), or the layout is wrong.
+    """
+    root = Path(profile["data"])
+    if not (root / "train").is_dir() or not (root / "val").is_dir():
+        hint = (
+            "run `dvc repro` (it imports data/miniature as declared in data.dvc)"
+            if profile.get("pinned")
+            else "set profiles.<profile>.data in params.yaml to the dataset's folder"
+        )
+        raise DataError(f"{root} has no train/ and val/ folders: {hint}")
+    info: dict = {"root": str(root), "md5": None}
+    if profile.get("pinned"):
+        spec = _read_data_dvc(data_dvc)
+        pinned = (spec.get("meta") or {}).get("pinned")
+        outs = [o for o in spec.get("outs") or [] if Path(o.get("path", "")) == root]
+        if not pinned or not outs:
+            raise DataError(
+                f"{data_dvc} does not pin {root} (no meta.pinned, or no output at {root}); "
+                "restore it with `git checkout data.dvc`"
+            )
+        actual, nfiles = dir_md5(root)
+        if actual != pinned:
+            source = (spec.get("deps") or [{}])[0].get("path", "the source folder")
+            raise DataError(
+                f"the dataset in {root} (imported from {source}) differs from the one pinned "
+                f"in {data_dvc}: md5 {actual} ({nfiles} files), pinned {pinned}. DVC has "
+                f"re-imported it silently; the results in this repository were made with the "
+                f"pinned data. To go back: `git checkout -- {source} {data_dvc}` then "
+                f"`dvc repro`. To use the new data on purpose: `python -m vgg_repro.pipeline "
+                f"pin-data`, then commit {source} and {data_dvc}."
+            )
+        info["md5"] = actual
+        info["source"] = (spec.get("deps") or [{}])[0].get("path")
+    classes = folders.check_classes(root, ("train", "val"))
+    info["classes"] = classes
+    info["images"] = {
+        split: sum(
+            1
+            for c in classes
+            for p in (root / split / c).iterdir()
+            if p.name.lower().endswith(folders.IMAGE_EXTENSIONS)
+        )
+        for split in ("train", "val")
+    }
+    return info
+
+
+def pin_data(data_dvc: Path = DATA_DVC) -> str:
+    """Accept the current data on purpose: write its hash into ``data.dvc``'s ``meta.pinned``.
+
+    Hashes the committed source folder (``deps``), which is what DVC imports.
+    Only the ``pinned:`` line changes; DVC updates ``deps``/``outs`` on the next
+    ``dvc repro``.
+    """
+    spec = _read_data_dvc(data_dvc)
+    source = Path((spec.get("deps") or [{}])[0].get("path", ""))
+    md5, _ = dir_md5(source)
+    text = data_dvc.read_text()
+    if re.search(r"^\s+pinned:", text, flags=re.M):
+        text = re.sub(r"^(\s+pinned:\s*)\S+", lambda m: m.group(1) + md5, text, flags=re.M)
+    else:
+        text = text.rstrip("\n") + f"\nmeta:\n  pinned: {md5}\n"
+    data_dvc.write_text(text)
+    return md5
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vgg_repro.pipeline.check_data [--pin]``."""
+    parser = argparse.ArgumentParser(prog="python -m vgg_repro.pipeline.check_data")
+    parser.add_argument(
+        "--pin", action="store_true", help="accept the current data: write its hash into data.dvc"
+    )
+    args = parser.parse_args(argv)
+    if args.pin:
+        print(f"data.dvc now pins {pin_data()}; commit the data folder and data.dvc")
+        return 0
+    name, profile = load_profile()
+    info = check_data(profile)
+    info["profile"] = name
+    write_json(DATA_INFO, info)
+    print(f"data OK: {info['root']}, {len(info['classes'])} classes, {info['images']}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage("check_data", main)

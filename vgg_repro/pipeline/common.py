@@ -1,0 +1,203 @@
+"""What every stage of the pipeline shares: the profile, the rows of Table 3, the paths.
+
+Kept small on purpose: every stage imports this module, so an edit here reruns
+every stage, while an edit to one stage's module reruns that stage and what
+depends on its outputs (``dvc.yaml`` lists each stage's code; a test checks the
+lists against the imports).
+
+A row of Table 3 is a net and a training scale, written ``(net, row)`` with ``row``
+one of ``s256``, ``s384``, ``jitter`` (the paper's S = 256, S = 384 and S in
+[256, 512]; the miniature uses its scaled values).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import yaml
+
+from vgg_repro.errors import ConfigError, VGGReproError
+
+PARAMS = Path("params.yaml")
+MODELS = Path("models")
+METRICS = Path("metrics")
+POSTERIORS = Path("posteriors")
+REPORTS = Path("reports")
+DATA_INFO = MODELS / "data.json"  # written by check_data, read by every later stage
+
+# The rows of Table 3 and where each net's weights start (Sec. 3.1): A and A-LRN
+# from random init; B to E at S=256 from net A ("init_from_a": first four convs
+# and the three FC layers); S=384 from the same net at S=256, and the jittered
+# net from S=384 ("finetune_from": all layers).
+ROWS: tuple[tuple[str, str], ...] = (
+    ("A", "s256"),
+    ("A-LRN", "s256"),
+    ("B", "s256"),
+    *((net, row) for net in "CDE" for row in ("s256", "s384", "jitter")),
+)
+PARENTS: dict[tuple[str, str], tuple[str, tuple[str, str]] | None] = {
+    ("A", "s256"): None,
+    ("A-LRN", "s256"): None,
+    ("B", "s256"): ("init_from_a", ("A", "s256")),
+    **{(n, "s256"): ("init_from_a", ("A", "s256")) for n in "CDE"},
+    **{(n, "s384"): ("finetune_from", (n, "s256")) for n in "CDE"},
+    **{(n, "jitter"): ("finetune_from", (n, "s384")) for n in "CDE"},
+}
+# The paper's training scale of each row (Sec. 3.1), before a profile scales it.
+PAPER_TRAIN_SCALE = {"s256": (256, 256), "s384": (384, 384), "jitter": (256, 512)}
+# Table 5 (multi-crop, multi-crop & dense) and Table 6 (fusion) use the jittered D and E.
+MULTI_CROP_ROWS = {("D", "jitter"), ("E", "jitter")}
+FUSION = (("D", "jitter"), ("E", "jitter"))
+
+
+# --- parameters -------------------------------------------------------------------------
+
+
+def load_profile(params: str | os.PathLike = PARAMS) -> tuple[str, dict]:
+    """The active profile's name and settings from ``params.yaml``.
+
+    Raises:
+        ConfigError: no such file, or ``profile`` names no entry of ``profiles``.
+    """
+    path = Path(params)
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: run the pipeline from the repository root")
+    doc = yaml.safe_load(path.read_text()) or {}
+    name, profiles = doc.get("profile"), doc.get("profiles") or {}
+    if name not in profiles:
+        raise ConfigError(
+            f"{path}: profile {name!r} is not one of the profiles defined there "
+            f"({', '.join(profiles)}); e.g. dvc exp run -S profile=miniature"
+        )
+    return name, profiles[name]
+
+
+def row_key(net: str, row: str) -> str:
+    """The name of a row in files and stage names.
+
+    >>> row_key("A-LRN", "s256")
+    'A-LRN-s256'
+    """
+    return f"{net}-{row}"
+
+
+def model_dir(net: str, row: str) -> Path:
+    """``models/NET/ROW``: the run (checkpoints, dvclive, csv) and the exported model.pt."""
+    return MODELS / net / row
+
+
+def model_path(net: str, row: str) -> Path:
+    return model_dir(net, row) / "model.pt"
+
+
+def posteriors_dir(net: str, row: str) -> Path:
+    """``posteriors/NET-ROW``: the evaluation's posteriors, one ``.npy`` per protocol."""
+    return POSTERIORS / f"{net}-{row}"
+
+
+def metrics_path(net: str, row: str) -> Path:
+    return METRICS / f"{net}-{row}.json"
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Write a JSON file atomically: a reader (or a killed stage) never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def subset_view(root: Path, limit: dict | int | None, splits=("train", "val")) -> Iterator[Path]:
+    """``root`` itself, or a temporary tree of links to the first images of each class.
+
+    ``limit``: images per class, one number for every split or ``{split: n}``.
+    """
+    if not limit:
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="vgg-repro-subset-") as tmp:
+        for split in splits:
+            n = limit if isinstance(limit, int) else limit.get(split)
+            for cdir in sorted(p for p in (root / split).iterdir() if p.is_dir()):
+                dst = Path(tmp) / split / cdir.name
+                dst.mkdir(parents=True)
+                files = sorted(p for p in cdir.iterdir() if p.is_file())
+                for f in files[:n] if n else files:
+                    (dst / f.name).symlink_to(f.resolve())
+        yield Path(tmp)
+
+
+# The distributions whose versions can change a run's numbers or its files.
+LIBRARIES = (
+    "vgg-repro",
+    "torch",
+    "torchvision",
+    "pytorch-lightning",
+    "torchmetrics",
+    "jsonargparse",
+    "numpy",
+    "pillow",
+    "dvc",
+    "dvclive",
+)
+
+
+def run_environment() -> dict:
+    """Python's and each library's version, and the machine type, as a run records them.
+
+    Bit-identical numbers are promised only between runs with the same environment
+    (floating point differs across library versions and CPUs), so every trained
+    ``model.pt`` and every metrics file carries it.
+    """
+    import platform
+    from importlib import metadata
+
+    import torch
+
+    versions = {"python": platform.python_version()}
+    for dist in LIBRARIES:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    # The wheel's metadata says 2.14.1 for every build; torch itself names the build
+    # (2.14.1+cu130, +cpu), and the CUDA and cuDNN it was built with.
+    versions["torch"] = str(torch.__version__)  # a TorchVersion: not a plain str to unpickle
+    versions["cuda"] = torch.version.cuda
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    versions["cudnn"] = None if cudnn is None else str(cudnn)
+    return {"versions": versions, "machine": platform.machine(), "system": platform.system()}
+
+
+# --- running a stage --------------------------------------------------------------------
+
+
+def run_stage(name: str, stage: Callable[[list[str]], object]) -> None:
+    """Run a stage's ``main(argv)`` as a command: a user's error is one line, exit 2.
+
+    Everything is written and closed when it returns. Freezing the heap spares the
+    interpreter's final garbage collection over the millions of objects that
+    importing torch and Lightning creates: about 1 s of a 6 s training stage and
+    0.3 s of an evaluation stage here, paid 27 times by the smoke `dvc repro`. Exit
+    handlers still run; only cyclic garbage is left to the operating system.
+    """
+    try:
+        status = int(stage(sys.argv[1:]) or 0)
+    except VGGReproError as err:
+        print(f"vgg_repro.pipeline {name}: error: {err}", file=sys.stderr)
+        status = 2
+    gc.freeze()
+    sys.exit(status)

@@ -1,0 +1,247 @@
+"""Stage ``report``: Tables 3 to 6 for what was run, and the check of the paper's claims.
+
+    python -m vgg_repro.pipeline.report
+
+Reads the metrics files of the ``evaluate`` and ``fuse`` stages and writes
+
+- ``reports/results.json``: every result as a row with typed fields (the nets, the
+  training scale ``[lo, hi]``, the protocol, the test scales, the errors and, where
+  the paper has the same setting, its numbers), and the claims with their evidence
+  as numbers (:mod:`vgg_repro.pipeline.claims`); the docs render this file;
+- ``reports/report.md``: the same in the paper's table layout
+  (:func:`vgg_repro.evaluation.tables.render_table`) and the claims in words;
+- ``reports/depth.csv``: top-1 / top-5 error against weight layers (Table 3, S=256),
+  the data of ``dvc plots show``'s depth plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vgg_repro import models, paper
+from vgg_repro.evaluation.scales import test_scales
+from vgg_repro.evaluation.tables import render_table
+from vgg_repro.pipeline.claims import CLAIMS, check_claims, format_evidence, std_error
+from vgg_repro.pipeline.common import (
+    DATA_INFO,
+    FUSION,
+    METRICS,
+    PAPER_TRAIN_SCALE,
+    REPORTS,
+    load_profile,
+    run_stage,
+    write_json,
+)
+
+__all__ = ["load_metrics", "main", "result_rows", "training_runs", "write_report"]
+
+# The evaluate stage's names -> which of the paper's preset test scales they use.
+_PRESET = {"single-scale": "single"}
+
+
+def load_metrics(folder: Path = METRICS) -> dict[str, dict]:
+    """Every metrics file of the evaluate and fuse stages, by stem (``D-jitter``...)."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def _row_of(stem: str) -> str:
+    """The Table 3 row (s256, s384, jitter) of a metrics file's stem."""
+    return FUSION[0][1] if stem.startswith("fusion-") else stem.rsplit("-", 1)[1]
+
+
+def _paper_figure(nets: list[str], row: str, setting: str, protocol: str) -> dict | None:
+    """The paper's numbers for the same nets, row and protocol at the paper's own scales."""
+    train = PAPER_TRAIN_SCALE[row]
+    qs = test_scales(train, _PRESET.get(setting, "multi"))
+    found = paper.lookup(nets, [train] * len(nets), protocol, [qs] * len(nets))
+    if found is None:
+        return None
+    return {"table": found.table, "top1_error": found.top1, "top5_error": found.top5}
+
+
+def result_rows(metrics: dict[str, dict]) -> list[dict]:
+    """The rows of ``results.json``: one per (nets, training scale, protocol, test scales).
+
+    ``paper`` holds the paper's ImageNet numbers for the row's setting at the
+    paper's scale (the miniature's S = 37 is the paper's S = 256), or None.
+    """
+    rows = []
+    for stem, entries in metrics.items():
+        row = _row_of(stem)
+        for setting, result in entries.items():
+            ckpts = result["checkpoints"]
+            nets = [c["arch"] for c in ckpts]
+            scales = {tuple(c.get("train_scale") or ()) for c in ckpts}
+            top1 = float(result["top1_error"])
+            rows.append(
+                {
+                    "nets": nets,
+                    "row": row,
+                    "setting": setting,
+                    "train_scale": list(scales.pop()) if len(scales) == 1 else None,
+                    "protocol": result["protocol"],
+                    "test_scales": list(result["scales"]),
+                    "top1_error": round(top1, 4),
+                    "top5_error": round(float(result["top5_error"]), 4),
+                    "std_error": round(std_error(top1, int(result.get("n_images", 0))), 4),
+                    "n_images": int(result.get("n_images", 0)),
+                    "paper": _paper_figure(nets, row, setting, result["protocol"]),
+                }
+            )
+    return rows
+
+
+def _table(metrics: dict, keys: list[str], names: list[str], title: str) -> str | None:
+    results = [metrics[k][n] for k in keys for n in names if n in metrics.get(k, {})]
+    return render_table(results, title=title) if results else None
+
+
+def training_runs(metrics: dict) -> dict:
+    """The seeds and environments the evaluated nets were trained with (issue 8).
+
+    Read from the metrics files, which copy them from each ``model.pt``; one
+    environment when the whole pipeline ran on one machine.
+    """
+    seeds, environments = set(), []
+    for entries in metrics.values():
+        for entry in entries.values():
+            for ckpt in entry.get("checkpoints", []):
+                if ckpt.get("seed") is not None:
+                    seeds.add(int(ckpt["seed"]))
+                env = ckpt.get("environment")
+                if env and env not in environments:
+                    environments.append(env)
+    return {"seeds": sorted(seeds), "environments": environments}
+
+
+def _environment_lines(runs: dict) -> list[str]:
+    seeds = ", ".join(str(s) for s in runs["seeds"]) or "not recorded"
+    lines = ["## Environment", "", f"Training seed: {seeds}.", ""]
+    for env in runs["environments"]:
+        lines += [f"Trained on {env.get('system')} {env.get('machine')} with:", ""]
+        lines += ["| library | version |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in sorted(env.get("versions", {}).items())]
+        lines.append("")
+    return lines
+
+
+def render_markdown(profile: str, info: dict, metrics: dict, claims: list[dict]) -> str:
+    """``report.md``: the tables in the paper's layout and the claims check."""
+    rows = [k for k in metrics if not k.startswith("fusion-")]
+    jitter = [k for k in rows if k in ("D-jitter", "E-jitter")]
+    evaluated = [e.get("n_images") for entries in metrics.values() for e in entries.values()]
+    n_val = max((n for n in evaluated if n), default=(info.get("images") or {}).get("val"))
+    lines = [
+        f"# Results of the `{profile}` profile",
+        "",
+        f"Data: `{info.get('source') or info.get('root')}`, {len(info.get('classes') or [])} "
+        f"classes, {n_val} validation images evaluated (md5 `{info.get('md5')}`). Top-1 and top-5 "
+        "error in percent; the paper's numbers (ImageNet) are shown only for runs on "
+        "1000 classes at the paper's width.",
+        "",
+    ]
+    for text in (
+        _table(metrics, rows, ["single-scale"], "Table 3: one test scale (dense)"),
+        _table(metrics, rows, ["multi-scale"], "Table 4: three test scales (dense)"),
+        _table(
+            metrics,
+            jitter,
+            ["multi-scale", "multi-crop", "dense+multi-crop"],
+            "Table 5: dense, multi-crop, both (jittered S)",
+        ),
+        _table(
+            metrics,
+            ["fusion-D+E"],
+            ["dense", "multi-crop", "dense+multi-crop"],
+            "Table 6: fusion of D and E (jittered S)",
+        ),
+    ):
+        if text:
+            lines += [text, ""]
+    lines += [
+        "## The paper's claims",
+        "",
+        "| claim | holds here | ours (top-1 %) | paper |",
+        "|---|---|---|---|",
+    ]
+    for c in claims:
+        ours, ref = format_evidence(c["ours"]), format_evidence(c["paper"])
+        lines.append(f"| {c['id']} | {'yes' if c['holds'] else 'no'} | {ours} | {ref} |")
+    lines += ["", "Each claim and its rule (± is the binomial standard error of our estimate):", ""]
+    by_id = {c.id: c for c in CLAIMS}
+    lines += [
+        f"- **{c['id']}**: {by_id[c['id']].statement} Rule: {by_id[c['id']].rule}" for c in claims
+    ]
+    if profile != "paper":
+        lines += [
+            "",
+            f"The `{profile}` profile is a miniature, not ImageNet: narrow nets, "
+            "32-pixel crops, synthetic shapes and minutes of CPU training. Agreement "
+            "or disagreement here says how the paper's recipe behaves at this scale, "
+            "not whether the paper is right.",
+        ]
+    lines += ["", *_environment_lines(training_runs(metrics))]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def depth_rows(metrics: dict) -> list[dict]:
+    """Table 3's S=256 single-scale errors against the number of weight layers."""
+    out = []
+    for net in ("A", "A-LRN", "B", "C", "D", "E"):
+        entry = metrics.get(f"{net}-s256", {}).get("single-scale")
+        if entry:
+            out.append(
+                {
+                    "net": net,
+                    "weight_layers": models.num_weight_layers(net),
+                    "top1_error": round(entry["top1_error"], 4),
+                    "top5_error": round(entry["top5_error"], 4),
+                }
+            )
+    return sorted(out, key=lambda r: (r["weight_layers"], r["net"]))
+
+
+def write_report(profile: str) -> dict:
+    """Write ``reports/results.json``, ``reports/report.md`` and ``reports/depth.csv``."""
+    info = json.loads(DATA_INFO.read_text())
+    metrics = load_metrics()
+    claims = check_claims(metrics)
+    first = next(iter(metrics.values()), {})
+    num_classes = next(iter(first.values()), {}).get("num_classes", len(info.get("classes", [])))
+    results = {
+        "profile": profile,
+        "dataset": Path(info.get("source") or info.get("root", "")).name,
+        "num_classes": int(num_classes),
+        "rows": result_rows(metrics),
+        "claims": claims,
+        "training": training_runs(metrics),
+    }
+    write_json(REPORTS / "results.json", results)
+    md = REPORTS / "report.md"
+    tmp = md.with_name(f".{md.name}.tmp")
+    tmp.write_text(render_markdown(profile, info, metrics, claims))
+    tmp.replace(md)
+    depth = depth_rows(metrics)
+    csv = ["net,weight_layers,top1_error,top5_error"]
+    csv += [f"{r['net']},{r['weight_layers']},{r['top1_error']},{r['top5_error']}" for r in depth]
+    tmp = REPORTS / ".depth.csv.tmp"
+    tmp.write_text("\n".join(csv) + "\n")
+    tmp.replace(REPORTS / "depth.csv")
+    for c in claims:
+        verdict = "holds" if c["holds"] else "does not hold"
+        print(f"claim {c['id']}: {verdict} ({format_evidence(c['ours'])})")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vgg_repro.pipeline.report``."""
+    argparse.ArgumentParser(prog="python -m vgg_repro.pipeline.report").parse_args(argv)
+    name, _ = load_profile()
+    write_report(name)
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage("report", main)

@@ -1,0 +1,154 @@
+"""The parts of the training recipe that watch a run rather than define it, as Callbacks.
+
+:class:`~vgg_repro.training.module.VGGClassifier` adds all three to every run through
+``configure_callbacks`` (Lightning's public hook), with the settings of its own
+arguments, so a config states the recipe in one place (``model.lr_patience``...):
+
+- :class:`PlateauSchedule`: Sec. 3.1, "the learning rate was decreased by a factor
+  of 10 when the validation set accuracy stopped improving", and training stopped
+  after the third decrease;
+- :class:`NonFiniteLossGuard`: stop at the first NaN or infinite loss, before a
+  diverged net is written to a checkpoint;
+- :class:`DropoutReseed`: dropout noise as a function of (seed, epoch, rank), so that
+  a run resumed at an epoch boundary draws the noise of the uninterrupted run.
+
+Each keeps what it must remember in the checkpoint (``state_dict``), so
+``--ckpt_path last`` resumes the schedule exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+
+from vgg_repro.errors import DivergenceError
+
+__all__ = ["DropoutReseed", "NonFiniteLossGuard", "PlateauSchedule"]
+
+
+class PlateauSchedule(Callback):
+    """Divide the learning rate on a validation plateau; stop after the last decrease.
+
+    Stepped at the end of each validation run, before the end-of-epoch checkpoint is
+    written, so the checkpoint holds the stepped state (Lightning's own scheduler
+    stepping comes after that checkpoint, which would make a resumed run step once
+    less). Training stops when the rate would be divided a ``max_decreases + 1``-th
+    time, that is after running at the ``max_decreases``-th decreased rate.
+
+    Args:
+        factor: the rate is multiplied by this on a plateau (Sec. 3.1: 0.1).
+        patience: validation runs without improvement before a decrease (not in the
+            paper).
+        max_decreases: how many decreases training runs through (Sec. 3.1: 3).
+        monitor: the logged metric to minimise.
+    """
+
+    def __init__(
+        self,
+        factor: float = 0.1,
+        patience: int = 2,
+        max_decreases: int = 3,
+        monitor: str = "val/top1_error",
+    ) -> None:
+        self.factor, self.patience, self.max_decreases = factor, patience, max_decreases
+        self.monitor = monitor
+        self.decreases = 0
+        self.scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+        self._restored: dict | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # After every restore (strategies differ in when they restore callbacks).
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            trainer.optimizers[0], mode="min", factor=self.factor, patience=self.patience
+        )
+        if self._restored is not None:
+            self.scheduler.load_state_dict(self._restored)
+            self._restored = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.scheduler is None:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            return
+        before = self.scheduler.get_last_lr()[0]
+        self.scheduler.step(float(value))  # one device synchronisation per validation
+        if self.scheduler.get_last_lr()[0] < before:
+            self.decreases += 1
+            if self.decreases > self.max_decreases:
+                trainer.should_stop = True  # Sec. 3.1: "decreased 3 times", then stopped
+
+    def state_dict(self) -> dict[str, Any]:
+        scheduler = self.scheduler.state_dict() if self.scheduler else self._restored
+        return {"scheduler": scheduler, "decreases": self.decreases}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored, self.decreases = state_dict["scheduler"], state_dict["decreases"]
+
+
+class NonFiniteLossGuard(Callback):
+    """Stop at the first NaN or infinite training loss, naming its step.
+
+    The loss is tested on the device at every step and the flag read only every
+    ``log_every_n_steps`` steps and at the epoch's last batch, so the guard adds no
+    device synchronisation to a step. The end-of-epoch checkpoint is written after
+    the last batch's check: a diverged net is never saved, and ``last.ckpt`` stays the
+    last good state.
+    """
+
+    def __init__(self) -> None:
+        self._first_bad_step: torch.Tensor | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Global step of the first non-finite loss, -1 while all are finite.
+        self._first_bad_step = torch.full((), -1, dtype=torch.long, device=pl_module.device)
+
+    def on_before_backward(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor
+    ) -> None:
+        first = self._first_bad_step
+        bad = ~torch.isfinite(loss.detach()) & (first < 0)
+        self._first_bad_step = torch.where(bad, trainer.global_step, first)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
+        last = batch_idx + 1 >= trainer.num_training_batches
+        if not (last or trainer.global_step % trainer.log_every_n_steps == 0):
+            return
+        step = int(trainer.strategy.reduce(self._first_bad_step, reduce_op="max"))
+        if step < 0:
+            return
+        cb = trainer.checkpoint_callback
+        ckpt = Path(cb.dirpath) / "last.ckpt" if cb is not None and cb.dirpath else None
+        kept = "no checkpoint was written yet"
+        if ckpt is not None and ckpt.is_file():
+            kept = f"the last good checkpoint is {ckpt}"
+        raise DivergenceError(
+            f"the training loss became NaN or infinite at step {step} (epoch "
+            f"{trainer.current_epoch}); stopped without saving, {kept}. Lower model.lr, "
+            "check the data (data.stats, corrupt images) or resume with --ckpt_path last."
+        )
+
+
+class DropoutReseed(Callback):
+    """Reseed PyTorch's generator at each epoch's first step from (seed, epoch, rank).
+
+    Whatever ran before the epoch (loader start-up, sanity checks, a restore) then
+    leaves no trace in the dropout noise, so a run resumed at an epoch boundary draws
+    the same noise as an uninterrupted one. The seed is the run's
+    ``seed_everything`` (``PL_GLOBAL_SEED``); data order and augmentation have their
+    own seeds (:class:`~vgg_repro.data.images.SeededSampler`).
+    """
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int
+    ) -> None:
+        if batch_idx == 0:
+            seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+            torch.manual_seed(hash((seed, trainer.current_epoch, trainer.global_rank)) % 2**63)

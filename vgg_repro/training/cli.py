@@ -1,0 +1,178 @@
+"""``vgg-repro fit|validate|test``: the training recipe on LightningCLI.
+
+The Sec. 3.1 recipe is stated once, in ``vgg_repro/configs/recipe.yaml``; each row
+of Table 3 is a small config that states only what differs (net, S, parent,
+learning rate), and a profile such as ``miniature`` is laid over a row by
+LightningCLI's own merging of several ``--config`` files. A shipped config is
+named without its folder or ``.yaml``, and the recipe comes first by itself::
+
+    vgg-repro fit --config A                          # Table 3, net A, S=256
+    vgg-repro fit --config D_S384                     # starts from runs/D_S256 (lr 1e-3)
+    vgg-repro fit --config D_S384 --config miniature  # the same row, scaled down for a CPU
+    vgg-repro fit --config miniature --trainer.max_epochs 3 --data.root data/miniature
+    vgg-repro fit --config A --ckpt_path last         # resume the same run
+    vgg-repro fit --config D_S384 --print_config      # the whole merged configuration
+    vgg-repro validate --config A --ckpt_path runs/A/checkpoints/last.ckpt
+
+``--config D_S384`` reads ``recipe.yaml`` then ``D_S384.yaml``; a config file of
+your own (a path) is read as it is.
+
+Several GPUs, several nodes: Lightning's own flags; ``data.batch_size`` stays the
+*global* batch (per device = batch / (devices x nodes x accumulate_grad_batches))::
+
+    vgg-repro fit --config D_S256 --trainer.devices 4 --trainer.strategy ddp
+    # torchrun (one launcher per node; Lightning reads the torchrun environment):
+    torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\
+        -m vgg_repro.cli fit --config D_S256 --trainer.devices 4 --trainer.num_nodes 2 \\
+        --trainer.strategy ddp
+    # SLURM (sbatch script; Lightning detects SLURM; one task per GPU):
+    #   #SBATCH --nodes=2 --ntasks-per-node=4 --gpus-per-node=4
+    #   srun vgg-repro fit --config D_S256 --trainer.devices 4 --trainer.num_nodes 2 \\
+    #       --trainer.strategy ddp
+
+Outputs, under ``trainer.default_root_dir``: ``checkpoints/last.ckpt`` (and the
+latest epoch's), ``dvclive/`` (DVCLive, ``dvcyaml=False``), ``csv/version_N/``
+(``metrics.csv`` and the resolved ``config.yaml``) and, with
+``data.skip_bad_files``, ``skipped_files.txt``.
+
+Exact resume: data order and augmentation are functions of (seed, epoch, sample)
+(:class:`~vgg_repro.data.images.SeededSampler`) and dropout noise is reseeded from
+(seed, epoch, rank) at each epoch's first step, so ``--ckpt_path last`` after a stop
+at an epoch boundary reproduces the uninterrupted run (bit for bit on the CPU with
+``trainer.deterministic: true``); optimizer, schedule and epoch come back from the
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
+from pytorch_lightning.cli import LightningCLI
+
+from vgg_repro.errors import ConfigError
+from vgg_repro.training.datamodule import ImageFolderDataModule
+from vgg_repro.training.module import VGGClassifier
+
+__all__ = ["CONFIG_DIR", "VGGCLI", "expand_configs", "main", "resolve_config", "shipped_configs"]
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+RECIPE = "recipe"  # Sec. 3.1, the base of every other shipped config
+
+
+def shipped_configs() -> list[str]:
+    """The names of the shipped configs: the recipe, the rows of Table 3, the profiles.
+
+    >>> {"recipe", "A", "D_S384", "miniature"} <= set(shipped_configs())
+    True
+    """
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_config(name_or_path: str) -> str:
+    """A shipped config's path from its name (``A``, ``D_S384``...), or the path itself."""
+    if Path(name_or_path).is_file():
+        return name_or_path
+    for candidate in (name_or_path, f"{name_or_path}.yaml"):
+        if (CONFIG_DIR / candidate).is_file():
+            return str(CONFIG_DIR / candidate)
+    raise ConfigError(
+        f"no config file or shipped config named {name_or_path!r}; "
+        f"shipped: {', '.join(shipped_configs())}"
+    )
+
+
+def _is_shipped(path: str) -> bool:
+    return Path(path).resolve().parent == CONFIG_DIR
+
+
+def expand_configs(argv: list[str]) -> list[str]:
+    """``--config NAME`` as paths, with the recipe laid first under any shipped config.
+
+    Only names and paths change; LightningCLI merges the files in order, later
+    ones overriding earlier ones.
+    """
+    out: list[str] = []
+    recipe = resolve_config(RECIPE)
+    have_recipe = False
+    for i, arg in enumerate(argv):
+        prev = argv[i - 1] if i else None
+        value = None
+        if prev in ("--config", "-c"):
+            value = arg
+        elif arg.startswith("--config="):
+            value = arg.split("=", 1)[1]
+        if value is None:
+            out.append(arg)
+            continue
+        path = resolve_config(value)
+        is_recipe = Path(path).resolve() == Path(recipe).resolve()
+        if _is_shipped(path) and not have_recipe and not is_recipe:
+            # Before the --config flag that precedes this value.
+            out[-1:] = ["--config", recipe, "--config"] if prev else ["--config", recipe]
+        have_recipe |= is_recipe or _is_shipped(path)
+        out.append(path if prev else f"--config={path}")
+    return out
+
+
+class VGGCLI(LightningCLI):
+    """LightningCLI with the links and defaults of vgg_repro."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.crop_size", "model.crop_size")
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True})
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config[self.subcommand] if self.subcommand else self.config
+        if cfg.checkpoint.dirpath is None:
+            cfg.checkpoint.dirpath = str(Path(cfg.trainer.default_root_dir or ".") / "checkpoints")
+
+    def instantiate_trainer(self, **kwargs) -> pl.Trainer:
+        """The Trainer, with vgg_repro's default loggers and progress bar where none is set."""
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        trainer = config["trainer"]
+        root = Path(trainer.get("default_root_dir") or ".")
+        if trainer.get("logger") in (None, True):  # default: CSV + DVCLive under the run folder
+            from dvclive.lightning import DVCLiveLogger
+            from pytorch_lightning.loggers import CSVLogger
+
+            resume = bool(config.get("ckpt_path"))
+            kwargs["logger"] = [  # CSV first: trainer.log_dir, where config.yaml is saved
+                CSVLogger(save_dir=str(root), name="csv"),
+                DVCLiveLogger(
+                    dir=str(root / "dvclive"),
+                    dvcyaml=False,
+                    log_model=False,
+                    save_dvc_exp=False,
+                    resume=resume,
+                ),
+            ]
+        callbacks = trainer.get("callbacks") or []
+        callbacks = list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks]
+        bar = any(isinstance(c, ProgressBar) for c in callbacks)
+        if trainer.get("enable_progress_bar") is not False and not bar:
+            # Lightning's default Rich bar costs ~8% of a miniature CPU step
+            # (bench/bench_fit.py); tqdm redrawn every 10 steps costs next to nothing.
+            kwargs["callbacks"] = [*callbacks, TQDMProgressBar(refresh_rate=10)]
+        return super().instantiate_trainer(**kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``vgg-repro fit|validate|test [--config NAME_OR_PATH ...] [overrides]``."""
+    argv = expand_configs(list(sys.argv[1:] if argv is None else argv))
+    # argv may differ from sys.argv (a resolved config name); DDP's launcher re-runs sys.argv.
+    warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within")
+    VGGCLI(
+        VGGClassifier,
+        ImageFolderDataModule,
+        args=argv,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"prog": "vgg-repro"},
+        auto_configure_optimizers=False,  # the recipe's SGD lives in the model
+    )
+    return 0
