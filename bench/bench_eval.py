@@ -8,6 +8,15 @@ run, and counts the multiply-accumulates of each, so the ratio can be quoted::
     python bench/bench_eval.py                                  # narrow D, CPU
     python bench/bench_eval.py --width 1 --device cuda --images 32 --batch-size 8
 
+``--stage`` times instead the pipeline's evaluate stage for one row (the jittered D:
+single- and multi-scale dense, multi-crop, multi-crop & dense) on a folder of
+images, the way it ran before and after the evaluation runner was rebuilt: one
+``evaluate_folder`` call per protocol (each image decoded once per protocol, and
+dense and multi-crop computed again for their combination) against one
+``evaluate_protocols`` pass. It prints both times and their ratio::
+
+    python bench/bench_eval.py --stage --ckpt models/D/jitter/model.pt --data data/pinned/val
+
 Not a test: timings depend on the machine. Random weights (cost does not depend on them).
 """
 
@@ -47,6 +56,25 @@ def gmacs_per_image(protocol, net, scales: list[int], device: torch.device) -> f
     return counter.get_total_flops() / 2 / 1e9
 
 
+def stage_seconds(ckpt: str, data: str, repeats: int) -> tuple[float, float]:
+    """Best-of-``repeats`` wall time of one row's evaluate stage, per protocol and in one pass."""
+    from vgg_repro.evaluation import evaluate_folder, evaluate_protocols, load_network
+    from vgg_repro.pipeline.evaluate import row_protocols
+
+    net = load_network(ckpt)
+    settings = row_protocols("D", "jitter")
+    per_protocol, one_pass = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for protocol, scales in settings.values():
+            evaluate_folder([net], data, protocol, scales, batch_size=64, progress=False)
+        per_protocol.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        evaluate_protocols([net], data, settings, batch_size=64, progress=False)
+        one_pass.append(time.perf_counter() - start)
+    return min(per_protocol), min(one_pass)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="D", help="configuration (default D, VGG-16)")
@@ -57,9 +85,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=200, help="crops per forward pass")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    parser.add_argument("--stage", action="store_true", help="time one row's evaluate stage")
+    parser.add_argument("--ckpt", default="models/D/jitter/model.pt", help="with --stage")
+    parser.add_argument("--data", default="data/pinned/val", help="with --stage: ROOT/CLASS/*")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.stage:
+        before, after = stage_seconds(args.ckpt, args.data, args.repeats)
+        print(f"evaluate stage of one row ({args.ckpt} on {args.data}), best of {args.repeats}:")
+        print(f"  one evaluate_folder call per protocol  {before:8.2f} s")
+        print(f"  one evaluate_protocols pass            {after:8.2f} s")
+        print(f"  the pass is {before / after:.2f}x faster")
+        return
 
     device = torch.device(args.device)
     scales = [int(q) for q in args.scales.split(",")]

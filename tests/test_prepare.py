@@ -29,6 +29,9 @@ def test_prepare_shrinks_large_images_and_copies_small_ones(tmp_path):
         assert img.size == (96, 64)  # isotropic: shorter side 64, aspect kept
     with Image.open(tmp_path / "dst" / "val" / "cat" / "tall.png") as img:
         assert img.size == (64, 320)
+        assert img.format == "PNG"  # re-encoded in its own format: a .png holds a PNG
+    with Image.open(tmp_path / "dst" / "train" / "cat" / "big.jpg") as img:
+        assert img.format == "JPEG"
     assert (tmp_path / "dst/train/cat/small.jpg").read_bytes() == (
         src / "train/cat/small.jpg"
     ).read_bytes()

@@ -1,7 +1,7 @@
 """The paper's claims, and whether a run of the pipeline agrees with each.
 
-:data:`CLAIMS` is the one table of claims: an id, the paper's statement, the rule
-that decides it on our numbers, and the tables it rests on. The report
+:data:`CLAIMS` is the one table of claims: an id, the paper's statement (which names
+the tables it rests on) and the rule that decides it on our numbers. The report
 (:mod:`vgg_repro.pipeline.report`) and the documentation's results page both
 import it. :func:`check_claims` applies the rules to the metrics of the
 ``evaluate`` and ``fuse`` stages and returns each verdict with its evidence as
@@ -32,6 +32,7 @@ class Claim:
     rule: str
 
 
+#: The paper's claims that the pipeline checks, in the order of the report.
 CLAIMS: tuple[Claim, ...] = (
     Claim(
         "depth",
@@ -136,9 +137,9 @@ def check_claims(metrics: Mapping[str, Mapping]) -> list[dict]:
         metrics: stem (``D-jitter``, ``fusion-D+E``) -> the stage's metrics file.
 
     Returns:
-        Per claim whose results were run (others are left out): ``id``, ``holds``,
-        ``ours`` and ``paper``, the last two lists of evidence items
-        (:func:`format_evidence`).
+        One dict per claim whose results were run (the others are left out), with
+        the keys ``id``, ``holds``, ``ours`` and ``paper``; the last two are lists of
+        evidence items (:func:`format_evidence`).
     """
     claims = []
 
