@@ -20,6 +20,9 @@ Measures, in the same run:
 3. dense and multi-crop evaluation throughput at Q = 256, 384, 512;
 4. peak device memory of each (on a CPU: the process's maximum resident memory so far).
 
+The JSON file is rewritten after each measurement (``"complete": false`` until the
+last), so a run stopped by a time limit still leaves what it measured.
+
 On a CPU-only machine the same measurements run small (narrow nets, scaled
 images) so that the script keeps working in CI; those figures say nothing about
 a GPU. Model FLOPs are counted (3x the forward FLOPs of a training step), not
@@ -36,6 +39,7 @@ import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +73,19 @@ def _peak_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process max RSS
 
 
+# The parts of the fast path; ``fast_path`` says which a device uses.
+FAST_PATH = ("bf16", "channels_last", "compile", "fused_sgd")
+
+
+def fast_path(device: torch.device, fast: bool = True) -> frozenset[str]:
+    """The fast path's parts used on ``device``: all of them on CUDA, none elsewhere.
+
+    On a CPU they bring no speed (bf16, channels_last) or only compilation time
+    (compile); the tests still run each of them there by passing ``parts``.
+    """
+    return frozenset(FAST_PATH) if fast and device.type == "cuda" else frozenset()
+
+
 def _peak_tflops(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
@@ -77,31 +94,44 @@ def _peak_tflops(device: torch.device) -> float | None:
 
 
 def train_throughput(
-    net: torch.nn.Module, batch: int, size: int, steps: int, device: torch.device, fast: bool
+    net: torch.nn.Module,
+    batch: int,
+    size: int,
+    steps: int,
+    device: torch.device,
+    fast: bool,
+    parts: frozenset[str] | set[str] | None = None,
+    warmup: int = 3,
 ) -> dict:
-    """Images/s of SGD training steps on random data (the data pipeline is measured apart)."""
+    """Images/s of SGD training steps on random data (the data pipeline is measured apart).
+
+    ``parts``: the fast path's parts to use (default: :func:`fast_path`).
+    """
+    parts = fast_path(device, fast) if parts is None else frozenset(parts)
+    if unknown := parts - set(FAST_PATH):
+        raise ValueError(f"unknown fast-path parts {sorted(unknown)}")
     net = net.to(device).train()
     x = torch.randn(batch, 3, size, size, device=device)
     y = torch.randint(0, net.classifier[-1].out_features, (batch,), device=device)
-    fused = fast and device.type == "cuda"
+    fused = "fused_sgd" in parts
     opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4, fused=fused)
-    if fast and device.type == "cuda":
+    if "channels_last" in parts:
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    step_net = torch.compile(net) if fast and device.type == "cuda" else net
-    autocast = torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=fast and device.type == "cuda"
-    )
+    step_net = torch.compile(net) if "compile" in parts else net
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled="bf16" in parts)
+    losses = []
 
-    def step() -> None:
+    def step() -> torch.Tensor:
         with autocast:
             loss = F.cross_entropy(step_net(x), y)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
+        return loss.detach()
 
-    for _ in range(3):  # warm-up: compilation, cuDNN autotuning, allocator
-        step()
+    for _ in range(warmup):  # warm-up: compilation, cuDNN autotuning, allocator
+        losses.append(step())
     _sync(device)
     _reset_peak(device)
     start = time.perf_counter()
@@ -109,22 +139,43 @@ def train_throughput(
         step()
     _sync(device)
     seconds = time.perf_counter() - start
-    return {"images_per_s": batch * steps / seconds, "peak_mib": _peak_mib(device)}
+    return {
+        "images_per_s": batch * steps / seconds,
+        "peak_mib": _peak_mib(device),
+        "parts": sorted(parts),
+        "warmup_losses": [float(v) for v in losses],  # finite: the fast path computes
+    }
+
+
+def _write_jpeg(job: tuple[Path, int, int, int]) -> None:
+    path, i, w, h = job
+    rng = np.random.default_rng((0, i))  # one generator per image: any worker, same pixels
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = rng.uniform(0, 255, 3)
+    grad = xx[..., None] * rng.uniform(-0.3, 0.3, 3) + yy[..., None] * rng.uniform(-0.3, 0.3, 3)
+    noise = rng.normal(0, 20, (h, w, 3))
+    pixels = np.clip(base + grad + noise, 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path, quality=90)
 
 
 def write_jpegs(folder: Path, count: int, size: tuple[int, int], classes: int = 4) -> None:
-    """ImageNet-like JPEGs (smooth content plus noise, quality 90) in CLASS folders."""
-    rng = np.random.default_rng(0)
+    """ImageNet-like JPEGs (smooth content plus noise, quality 90) in CLASS folders.
+
+    Written by every CPU core: 2000 of them take most of a minute on one.
+    """
     w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
+    jobs = []
     for i in range(count):
-        base = rng.uniform(0, 255, 3)
-        grad = xx[..., None] * rng.uniform(-0.3, 0.3, 3) + yy[..., None] * rng.uniform(-0.3, 0.3, 3)
-        noise = rng.normal(0, 20, (h, w, 3))
-        pixels = np.clip(base + grad + noise, 0, 255).astype(np.uint8)
         out = folder / f"c{i % classes}"
         out.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(out / f"{i:05d}.jpg", quality=90)
+        jobs.append((out / f"{i:05d}.jpg", i, w, h))
+    workers = min(_cpu_workers(), max(1, count // 16))
+    if workers == 1:
+        for job in jobs:
+            _write_jpeg(job)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_write_jpeg, jobs, chunksize=max(1, count // (4 * workers))))
 
 
 def _cpu_workers() -> int:
@@ -174,15 +225,47 @@ class _JpegBytes(torch.utils.data.Dataset):
         return self.files[i].read_bytes()
 
 
+def decode_and_augment(
+    data: list[bytes],
+    scale: tuple[int, int],
+    crop: int,
+    device: torch.device,
+    g: torch.Generator,
+    constants: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+) -> torch.Tensor:
+    """One batch of JPEG files' bytes -> augmented, mean-subtracted ``(N, 3, crop, crop)``.
+
+    The JPEGs are decoded on ``device`` in one call (nvJPEG on a GPU), and the rest
+    of :class:`vgg_repro.data.transforms.TrainTransform` runs there too. ``constants``:
+    mean RGB, PCA eigenvalues and eigenvectors, on ``device``.
+    """
+    mean, eigval, eigvec = constants
+    encoded = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in data]
+    images = torchvision.io.decode_jpeg(encoded, device=device)  # one call per batch
+    out = torch.empty(len(images), 3, crop, crop, device=device)
+    s = torch.randint(scale[0], scale[1] + 1, (len(images),), generator=g).tolist()
+    flips = (torch.rand(len(images), generator=g) < 0.5).tolist()
+    for j, image in enumerate(images):
+        size = evaluation.rescaled_size(*image.shape[-2:], s[j])
+        x = F.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True)
+        top = int(torch.randint(0, size[0] - crop + 1, (1,), generator=g))
+        left = int(torch.randint(0, size[1] - crop + 1, (1,), generator=g))
+        x = x[0, :, top : top + crop, left : left + crop]
+        out[j] = x.flip(-1) if flips[j] else x
+    alpha = (torch.randn(len(images), 3, generator=g) * T.COLOUR_SHIFT_STD).to(device)
+    return T.subtract_mean(T.colour_shift(out, alpha, eigval, eigvec), mean)
+
+
 def device_decode_throughput(
     folder: Path, scale: tuple[int, int], crop: int, batch: int, device: torch.device
 ) -> dict:
     """Images/s of the training input pipeline with JPEG decoding on ``device``.
 
-    The same augmentation as :class:`vgg_repro.transforms.TrainTransform` (Sec. 3.1:
+    The same augmentation as :class:`vgg_repro.data.transforms.TrainTransform` (Sec. 3.1:
     isotropic rescale to a random S in [S_min, S_max], random crop, horizontal flip,
     colour shift, mean subtraction), with every step after reading the file run on
-    the device: the option for a GPU whose training step outruns the CPU decoders.
+    the device (:func:`decode_and_augment`): the option for a GPU whose training
+    step outruns the CPU decoders.
     """
     files = sorted(folder.rglob("*.jpg"))
     workers = _cpu_workers()
@@ -190,36 +273,34 @@ def device_decode_throughput(
         _JpegBytes(files), batch_size=batch, num_workers=workers, collate_fn=list, drop_last=True
     )
     g = torch.Generator().manual_seed(0)
-    mean = torch.tensor(T.IMAGENET_MEAN_RGB, device=device)
-    eigval = torch.tensor(T.IMAGENET_PCA_EIGVAL, device=device)
-    eigvec = torch.tensor(T.IMAGENET_PCA_EIGVEC, device=device)
+    constants = tuple(
+        torch.tensor(v, device=device)
+        for v in (T.IMAGENET_MEAN_RGB, T.IMAGENET_PCA_EIGVAL, T.IMAGENET_PCA_EIGVEC)
+    )
     start, seen = time.perf_counter(), 0
     for data in loader:
-        encoded = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in data]
-        images = torchvision.io.decode_jpeg(encoded, device=device)  # one call per batch
-        out = torch.empty(len(images), 3, crop, crop, device=device)
-        s = torch.randint(scale[0], scale[1] + 1, (len(images),), generator=g).tolist()
-        flips = (torch.rand(len(images), generator=g) < 0.5).tolist()
-        for j, image in enumerate(images):
-            size = evaluation.rescaled_size(*image.shape[-2:], s[j])
-            x = F.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True)
-            top = int(torch.randint(0, size[0] - crop + 1, (1,), generator=g))
-            left = int(torch.randint(0, size[1] - crop + 1, (1,), generator=g))
-            x = x[0, :, top : top + crop, left : left + crop]
-            out[j] = x.flip(-1) if flips[j] else x
-        alpha = (torch.randn(len(images), 3, generator=g) * T.COLOUR_SHIFT_STD).to(device)
-        x = T.subtract_mean(T.colour_shift(out, alpha, eigval, eigvec), mean)
+        x = decode_and_augment(data, scale, crop, device, g, constants)
         seen += len(x)
     _sync(device)
     return {"images_per_s": seen / (time.perf_counter() - start), "workers": workers}
 
 
 def eval_throughput(
-    net: models.VGG, q: int, batch: int, repeats: int, device: torch.device, fast: bool
+    net: models.VGG,
+    q: int,
+    batch: int,
+    repeats: int,
+    device: torch.device,
+    fast: bool,
+    parts: frozenset[str] | set[str] | None = None,
 ) -> dict:
-    """Images/s of dense and of multi-crop evaluation of 4:3 images with shorter side Q."""
+    """Images/s of dense and of multi-crop evaluation of 4:3 images with shorter side Q.
+
+    ``parts``: of the fast path, only ``bf16`` applies here (default: :func:`fast_path`).
+    """
+    parts = fast_path(device, fast) if parts is None else frozenset(parts)
     dense = models.to_dense(net.eval().to(device))
-    dtype = torch.bfloat16 if fast and device.type == "cuda" else torch.float32
+    dtype = torch.bfloat16 if "bf16" in parts else torch.float32
     images = torch.randn(batch, 3, q, q * 4 // 3, device=device)
     out = {}
     for name, protocol in [
@@ -240,7 +321,17 @@ def eval_throughput(
         seconds = time.perf_counter() - start
         out[name] = {"images_per_s": batch * repeats / seconds, "peak_mib": _peak_mib(device)}
     out["dense_over_multi_crop"] = out["dense"]["images_per_s"] / out["multi_crop"]["images_per_s"]
+    out["precision"] = "bf16" if dtype == torch.bfloat16 else "32"
     return out
+
+
+def _write(report: dict, out: str | Path, complete: bool) -> None:
+    """The report so far, replaced atomically: a run stopped by a time limit keeps it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(report | {"complete": complete}, indent=2) + "\n")
+    os.replace(tmp, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,32 +354,52 @@ def main(argv: list[str] | None = None) -> int:
     peak = _peak_tflops(device)
     report: dict = {
         "device": torch.cuda.get_device_name(device) if gpu else platform.processor() or "cpu",
-        "driver": torch.version.cuda if gpu else None,
+        "driver": torch.version.cuda if gpu else None,  # the CUDA runtime torch was built with
+        "cuda_runtime": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if gpu else None,
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "cpu_cores": os.cpu_count(),
         "setting": {"width": width, "crop": crop, "batch": batch, "steps": steps},
+        "fast_path": sorted(fast_path(device)),
         "train": {},
         "eval": {},
     }
     rows = []
+
+    def add(name: str, r: dict) -> None:  # as it comes: a run cut short still shows it
+        rows.append((name, r))
+        print(f"{name}: {r['images_per_s']:.1f} images/s", file=sys.stderr, flush=True)
+
     for arch in ("A", "D", "E"):
         net = models.build(arch, width=width, crop_size=crop)
         flops = (
             3 * 2 * models.count_macs(models.build_meta(arch, width=width, crop_size=crop), crop)
         )
-        r = train_throughput(net, batch, crop, steps, device, fast=True)
+        try:
+            r = train_throughput(net, batch, crop, steps, device, fast=True)
+        except Exception as err:  # one GPU run: a failed compile must not lose the rest
+            if "compile" not in fast_path(device):
+                raise
+            print(f"train {arch}: torch.compile failed ({err!r:.300}); eager", file=sys.stderr)
+            torch._dynamo.reset()
+            net = models.build(arch, width=width, crop_size=crop)
+            parts = fast_path(device) - {"compile"}
+            r = train_throughput(net, batch, crop, steps, device, fast=True, parts=parts)
+            r["compile_error"] = f"{type(err).__name__}: {err}"[:1000]
         r["mfu"] = r["images_per_s"] * flops / (peak * 1e12) if peak else None
         report["train"][arch] = r
-        rows.append((f"train {arch} fast path", r))
+        add(f"train {arch} fast path", r)
         del net
+        _write(report, args.out, complete=False)
     ref = torchvision.models.vgg16() if gpu else models.build("D", width=width, crop_size=crop)
     r = train_throughput(ref, batch, crop, steps, device, fast=False)
     report["train"]["reference_fp32_eager"] = r
     report["train"]["D_speedup_over_reference"] = (
         report["train"]["D"]["images_per_s"] / r["images_per_s"]
     )
-    rows.append(("train reference fp32 eager (vgg16)", r))
+    add("train reference fp32 eager (vgg16)", r)
+    _write(report, args.out, complete=False)
     with tempfile.TemporaryDirectory() as tmp:
         count, size = (2000, (500, 375)) if gpu else (256, (500, 375))
         write_jpegs(Path(tmp) / "raw", count, size)
@@ -305,15 +416,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     report["prepared_over_raw"] = prepared["images_per_s"] / r["images_per_s"]
     report["input_over_train_D"] = r["images_per_s"] / report["train"]["D"]["images_per_s"]
-    rows.append((f"input pipeline ({r['workers']} workers)", r))
-    rows.append((f"input pipeline, prepared to {jitter[1]}px", prepared))
-    rows.append((f"input pipeline, JPEG decoded on {device.type}", decoded))
+    add(f"input pipeline ({r['workers']} workers)", r)
+    add(f"input pipeline, prepared to {jitter[1]}px", prepared)
+    add(f"input pipeline, JPEG decoded on {device.type}", decoded)
+    _write(report, args.out, complete=False)
     net = models.build("D", width=width, crop_size=crop)
     for q in scales:
         r = eval_throughput(net, q, 8 if gpu else 2, 5 if gpu else 2, device, fast=True)
         report["eval"][str(q)] = r
-        rows.append((f"eval dense Q={q}", r["dense"]))
-        rows.append((f"eval multi-crop Q={q}", r["multi_crop"]))
+        add(f"eval dense Q={q}", r["dense"])
+        add(f"eval multi-crop Q={q}", r["multi_crop"])
+        _write(report, args.out, complete=False)
     print(f"device: {report['device']}  torch {torch.__version__}  width {width}, crop {crop}")
     print(f"{'measurement':<40}{'images/s':>12}{'peak MiB':>12}{'MFU':>8}")
     for name, r in rows:
@@ -336,8 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"dense / multi-crop at Q={q}: {report['eval'][str(q)]['dense_over_multi_crop']:.2f}x"
         )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    _write(report, args.out, complete=True)
     print(f"wrote {args.out}")
     return 0
 
