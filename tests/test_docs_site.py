@@ -333,15 +333,29 @@ def test_generated_numbers_are_not_messages(tmp_path: Path) -> None:
         "num_classes": 10,
         "rows": [
             {
-                "net": "D",
-                "train_scale": "S=256",
+                "nets": ["D"],
+                "row": "s256",
+                "setting": "multi-scale",
+                "train_scale": [256, 256],
                 "protocol": "dense",
                 "test_scales": [224, 256, 288],
                 "top1_error": 41.25,
                 "top5_error": 12.75,
+                "paper": {"table": "Table 4", "top1_error": 26.6, "top5_error": 8.6},
             }
         ],
-        "claims": [{"id": "depth", "holds": True, "ours": "A 45.5 > D 41.25", "paper": "x"}],
+        "claims": [
+            {
+                "id": "depth",
+                "verdict": "agrees",
+                "holds": True,
+                "ours": [
+                    {"kind": "error", "label": "A", "top1_error": 45.5, "std_error": 1.3},
+                    {"kind": "error", "label": "D", "top1_error": 41.25, "std_error": 1.3},
+                ],
+                "paper": [{"kind": "error", "label": "A", "top1_error": 29.6}],
+            }
+        ],
     }
     (tmp_path / "results.json").write_text(json_.dumps(results), encoding="utf-8")
     body = ".. vgg-networks-table::\n\n.. vgg-results:: results.json\n\n.. vgg-glossary::\n"
