@@ -262,7 +262,10 @@ def test_profiles_follow_the_scaling_rule(capsys):
 # --- the report -------------------------------------------------------------------------
 
 
-def _entry(arch, s, protocol, scales, top1, n=500):
+N_VAL = 1500  # validation images of the synthetic results below
+
+
+def _entry(arch, s, protocol, scales, top1, n=N_VAL):
     return {
         "top1_error": top1,
         "top5_error": top1 / 3,
@@ -289,7 +292,7 @@ def _metrics(better_deep: bool) -> dict:
         }
         if (net, row) in common.MULTI_CROP_ROWS:
             m[f"{net}-{row}"]["multi-crop"] = _entry(
-                net, s[row], "multi-crop", [37, 55, 73], e - 1.2
+                net, s[row], "multi-crop", [37, 55, 73], e - 1.6
             )
             m[f"{net}-{row}"]["dense+multi-crop"] = _entry(
                 net, s[row], "dense+multi-crop", [37, 55, 73], e - 2
@@ -302,21 +305,74 @@ def _metrics(better_deep: bool) -> dict:
     return m
 
 
+def _correct(metrics: dict, n: int = N_VAL) -> dict:
+    """Per-image top-1 correctness matching each error, nested: a net with a lower
+    error is right on every image a worse one gets right (the strongest pairing)."""
+    return {
+        (stem, setting): np.arange(n) >= round(n * entry["top1_error"] / 100)
+        for stem, entries in metrics.items()
+        for setting, entry in entries.items()
+    }
+
+
+def _write_posteriors(root: Path, metrics: dict, n: int = N_VAL) -> None:
+    """The posteriors files of the evaluate and fuse stages, for ``_correct``'s answers."""
+    labels = np.arange(n) % 10
+    for (stem, setting), right in _correct(metrics, n).items():
+        folder = root / "posteriors" / stem
+        folder.mkdir(parents=True, exist_ok=True)
+        guess = np.where(right, labels, (labels + 1) % 10)
+        np.save(folder / f"{setting}.npy", np.eye(10, dtype=np.float32)[guess])
+        np.save(folder / "labels.npy", labels)
+        (folder / "files.txt").write_text("".join(f"c{i % 10}/{i}.png\n" for i in range(n)))
+
+
 def test_claims_follow_the_numbers():
-    good = {c["id"]: c for c in claims.check_claims(_metrics(better_deep=True))}
+    metrics = _metrics(better_deep=True)
+    good = {c["id"]: c for c in claims.check_claims(metrics, _correct(metrics))}
     assert set(good) == {c.id for c in claims.CLAIMS}
-    assert all(c["holds"] for c in good.values()), good
+    assert all(c["holds"] and c["verdict"] == "agrees" for c in good.values()), good
     # The paper's A-LRN, from vgg_repro.paper.
     assert "29.7" in claims.format_evidence(good["lrn"]["paper"])
-    bad = {c["id"]: c for c in claims.check_claims(_metrics(better_deep=False))}
+    metrics = _metrics(better_deep=False)
+    bad = {c["id"]: c for c in claims.check_claims(metrics, _correct(metrics))}
     assert not bad["depth"]["holds"] and not bad["lrn"]["holds"]
+    assert bad["depth"]["verdict"] == "disagrees" and bad["lrn"]["verdict"] == "disagrees"
+
+
+def test_report_renders_all_three_verdicts():
+    metrics = _metrics(better_deep=True)
+    # A-LRN as good as A: no difference to test (inconclusive); C better than D at
+    # every S: the 1x1 claim disagrees; the rest agrees.
+    metrics["A-LRN-s256"]["single-scale"]["top1_error"] = 50.0
+    for row in ("s256", "s384", "jitter"):
+        metrics[f"C-{row}"]["single-scale"]["top1_error"] = 30.0
+        metrics[f"C-{row}"]["multi-scale"]["top1_error"] = 29.0
+    found = {c["id"]: c for c in claims.check_claims(metrics, _correct(metrics))}
+    assert found["lrn"]["verdict"] == "inconclusive"
+    assert found["one_by_one"]["verdict"] == "disagrees"
+    assert found["fusion"]["verdict"] == "agrees"
+    md = report.render_markdown("miniature", {"classes": []}, metrics, list(found.values()))
+    for cid, verdict in (
+        ("lrn", "inconclusive"),
+        ("one_by_one", "disagrees"),
+        ("fusion", "agrees"),
+    ):
+        assert any(line.startswith(f"| {cid} | {verdict} |") for line in md.splitlines()), cid
+    counts = {v: sum(c["verdict"] == v for c in found.values()) for v in claims.VERDICTS}
+    assert counts["disagrees"] >= 1 and counts["inconclusive"] >= 1
+    assert f"{counts['disagrees']} disagree and {counts['inconclusive']} are inconclusive" in md
+    lrn = next(e for e in found["lrn"]["ours"] if e["kind"] == "comparison")
+    assert (lrn["difference"], lrn["p"]) == (0.0, 1.0) and lrn["low"] <= 0 <= lrn["high"]
 
 
 def test_report_writes_results_in_the_contract_format(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "metrics").mkdir()
-    for stem, entries in _metrics(True).items():
+    metrics = _metrics(True)
+    for stem, entries in metrics.items():
         (tmp_path / "metrics" / f"{stem}.json").write_text(json.dumps(entries))
+    _write_posteriors(tmp_path, metrics)
     (tmp_path / "models").mkdir()
     info = {
         "root": "data/pinned",

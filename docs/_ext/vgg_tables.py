@@ -283,14 +283,14 @@ class Results(SphinxDirective):
         return fields
 
     def _claims(self, claims: dict[str, dict[str, Any]]) -> list[nodes.Node]:
-        header = [_text(self, h) for h in ("Claim of the paper", "Holds", "Ours", "Paper")]
+        header = [_text(self, h) for h in ("Claim of the paper", "Verdict", "Ours", "Paper")]
         rows = []
         for claim in CLAIMS:
             result = claims.get(claim.id)
             if result is None:
                 verdict = _text(self, "not measured yet")
             else:
-                verdict = _text(self, "yes" if result.get("holds") else "no")
+                verdict = _text(self, result["verdict"])  # agrees, disagrees, inconclusive
             rows.append(
                 [
                     _text(self, claim.statement),
@@ -306,7 +306,15 @@ class Results(SphinxDirective):
             item = nodes.list_item()
             item += _text(self, claim.rule)
             rules += item
-        intro = _text(self, "How our run decides each claim, in the order of the table:")
+        intro = _text(
+            self,
+            "How our run decides each claim, in the order of the table. Each comparison "
+            "is paired, on the same validation images: the difference in top-1 error "
+            "(points), its 95% bootstrap interval and the p-value of the exact McNemar "
+            "test, or of the bootstrap for a slope or a mean. A claim agrees or disagrees "
+            "with the paper only when its comparisons are significant at 0.05; otherwise "
+            "it is inconclusive.",
+        )
         return [table, intro, rules]
 
 

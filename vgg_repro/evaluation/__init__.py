@@ -10,12 +10,15 @@ Modules, read in this order:
   torchvision's weights;
 - :mod:`~vgg_repro.evaluation.runner`: every protocol of the same nets from one pass
   over a folder of images;
+- :mod:`~vgg_repro.evaluation.paired`: paired tests of two classifiers on the same
+  images (exact McNemar, paired bootstrap), which decide the paper's claims;
 - :mod:`~vgg_repro.evaluation.tables`: results in the layout of Tables 3 to 6;
 - :mod:`~vgg_repro.evaluation.cli`: ``vgg-repro evaluate``.
 
 The protocols, the scales and the runner are importable from here
-(``from vgg_repro.evaluation import dense_evaluate, evaluate_folder``); the tables and
-the command line are not, so that evaluating depends on no rendering code.
+(``from vgg_repro.evaluation import dense_evaluate, evaluate_folder``); the paired
+tests, the tables and the command line are not, so that evaluating depends on no
+statistics or rendering code.
 """
 
 from vgg_repro.evaluation.networks import EvalNet, load_network, load_torchvision

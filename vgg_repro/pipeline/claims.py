@@ -1,15 +1,19 @@
-"""The paper's claims, and whether a run of the pipeline agrees with each.
+"""The paper's claims, and whether a run of the pipeline agrees with each, by a paired test.
 
 :data:`CLAIMS` is the one table of claims: an id, the paper's statement (which names
 the tables it rests on) and the rule that decides it on our numbers. The report
 (:mod:`vgg_repro.pipeline.report`) and the documentation's results page both
-import it. :func:`check_claims` applies the rules to the metrics of the
+import it. :func:`check_claims` applies the rules to the per-image results of the
 ``evaluate`` and ``fuse`` stages and returns each verdict with its evidence as
 numbers (:func:`format_evidence` writes them out), so no reader has to parse text.
 
-A claim "holds" when our numbers go the paper's way by its rule; each of our errors
-comes with its binomial standard error, since differences smaller than the
-sampling error of a small validation set say little.
+Every comparison is paired, on the same validation images
+(:mod:`vgg_repro.evaluation.paired`): the exact McNemar test for two nets or two
+protocols, a paired bootstrap for a statistic of several (the slope over depth, the
+mean gain of multi-scale testing), each with the interval (95%) of the difference.
+A verdict is one of three: ``agrees`` (significant, the paper's way), ``disagrees``
+(significant, the other way) and ``inconclusive``. A claim resting on several
+comparisons agrees when all of them agree and disagrees when any disagrees.
 """
 
 from __future__ import annotations
@@ -18,9 +22,22 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from vgg_repro import models, paper
+import numpy as np
 
-__all__ = ["CLAIMS", "Claim", "check_claims", "format_evidence", "std_error"]
+from vgg_repro import models, paper
+from vgg_repro.evaluation.paired import compare, paired_bootstrap, verdict
+
+__all__ = [
+    "CLAIMS",
+    "VERDICTS",
+    "Claim",
+    "check_claims",
+    "combine",
+    "format_evidence",
+    "std_error",
+]
+
+VERDICTS = ("agrees", "disagrees", "inconclusive")
 
 
 @dataclass(frozen=True)
@@ -39,36 +56,49 @@ CLAIMS: tuple[Claim, ...] = (
         "Classification error decreases with depth: the deeper configurations D and E "
         "have lower error than A and B (Table 3).",
         "The least-squares slope of top-1 error against weight layers over A, B, D and E "
-        "is negative, and the better of D and E beats A (S=256, one test scale).",
+        "(S=256, one test scale), with its paired bootstrap interval, is below 0.",
     ),
     Claim(
         "lrn",
         "Local response normalisation does not improve configuration A: A-LRN is no "
         "better than A (Table 3).",
-        "A-LRN's top-1 error is not lower than A's.",
+        "McNemar test of A-LRN against A: the claim agrees when A-LRN is significantly "
+        "worse; no significant difference, as in the paper, is inconclusive.",
+    ),
+    Claim(
+        "one_by_one",
+        "At the same depth, 3x3 convolutions beat 1x1 ones: configuration D has lower "
+        "error than C (Table 3).",
+        "McNemar test of D against C at each training scale (S=256, S=384, jittered).",
     ),
     Claim(
         "scale_jitter",
         "Scale jittering at training time gives lower error than a fixed training scale (Table 3).",
-        "For each of C, D and E, the jittered net, tested at the middle scale, beats both "
-        "fixed-S nets.",
+        "McNemar tests of the jittered net against both fixed-S nets, for C, D and E, "
+        "tested at the middle scale.",
     ),
     Claim(
         "multi_scale",
         "Testing at several scales gives lower error than testing at one scale (Table 4 "
         "against Table 3).",
-        "Three test scales give a lower top-1 error than one on average over the nets, and "
-        "for most of them.",
+        "The mean over the nets of the gain of three test scales over one, with its "
+        "paired bootstrap interval, is above 0.",
+    ),
+    Claim(
+        "multi_crop",
+        "Multi-crop evaluation gives slightly lower error than dense evaluation (Table 5).",
+        "McNemar test of multi-crop against dense evaluation for the jittered D and E.",
     ),
     Claim(
         "dense_multi_crop",
         "Multi-crop and dense evaluation together give lower error than either alone (Table 5).",
-        "For the jittered D and E, the combination beats dense and multi-crop evaluation.",
+        "McNemar tests of the combination against dense and against multi-crop "
+        "evaluation, for the jittered D and E.",
     ),
     Claim(
         "fusion",
         "The fusion of two networks gives lower error than each network alone (Table 6).",
-        "The D and E fusion (multi-crop & dense) has a lower top-1 error than both nets.",
+        "McNemar tests of the D and E fusion (multi-crop & dense) against each of the two nets.",
     ),
 )
 CLAIM_IDS = tuple(c.id for c in CLAIMS)
@@ -84,22 +114,30 @@ def std_error(error_percent: float, n: int) -> float:
     return 100.0 * math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
 
 
-def _error(label: str, top1: float, n: int | None = None) -> dict:
-    """An error as evidence: ours with its standard error (``n`` images), or the paper's."""
-    item = {"kind": "error", "label": label, "top1_error": round(float(top1), 4)}
-    if n is not None:
-        item["std_error"] = round(std_error(top1, n), 4)
-    return item
+def combine(verdicts: Sequence[str]) -> str:
+    """The verdict of a claim resting on several comparisons.
+
+    >>> combine(["agrees", "agrees"]), combine(["agrees", "inconclusive"])
+    ('agrees', 'inconclusive')
+    >>> combine(["agrees", "disagrees", "inconclusive"])
+    'disagrees'
+    """
+    if "disagrees" in verdicts:
+        return "disagrees"
+    return "agrees" if verdicts and all(v == "agrees" for v in verdicts) else "inconclusive"
 
 
 def format_evidence(items: Sequence[Mapping]) -> str:
     """Evidence as one line, the way the report and the docs show it.
 
-    >>> format_evidence([{"kind": "error", "label": "A", "top1_error": 29.61, "std_error": 1.5},
-    ...                  {"kind": "slope", "value": -0.915}])
-    'A 29.6±1.5; slope -0.92 per layer'
-    >>> format_evidence([{"kind": "count", "better": 7, "of": 12}, {"kind": "gain", "value": 0.25}])
-    'better for 7 of 12 nets; mean top-1 gain +0.25 points'
+    >>> format_evidence([{"kind": "error", "label": "A", "top1_error": 29.61, "std_error": 1.5}])
+    'A 29.6±1.5'
+    >>> format_evidence([{"kind": "comparison", "label": "D − C", "difference": -2.41,
+    ...                   "low": -4.0, "high": -0.8, "p": 0.004, "verdict": "agrees"}])
+    'D − C −2.4 [−4.0, −0.8], p = 0.004'
+    >>> format_evidence([{"kind": "slope", "value": -0.915, "low": -1.5, "high": -0.3,
+    ...                   "p": 0.01}])
+    'slope −0.92 [−1.50, −0.30] per layer, p = 0.01'
     """
     parts = []
     for item in items:
@@ -108,118 +146,177 @@ def format_evidence(items: Sequence[Mapping]) -> str:
             se = item.get("std_error")
             value = f"{item['top1_error']:.1f}" + (f"±{se:.1f}" if se is not None else "")
             parts.append(f"{item['label']} {value}")
-        elif kind == "slope":
-            parts.append(f"slope {item['value']:+.2f} per layer")
+        elif kind == "comparison":
+            parts.append(
+                f"{item['label']} {_signed(item['difference'], 1)} "
+                f"[{_signed(item['low'], 1)}, {_signed(item['high'], 1)}], p = {item['p']:.2g}"
+            )
         elif kind == "count":
             parts.append(f"better for {item['better']} of {item['of']} nets")
-        elif kind == "gain":
-            parts.append(f"mean top-1 gain {item['value']:+.2f} points")
+        elif kind in ("slope", "gain"):
+            interval = ""
+            if "low" in item:
+                interval = f" [{_signed(item['low'], 2)}, {_signed(item['high'], 2)}]"
+            unit = " per layer" if kind == "slope" else " points"
+            p = f", p = {item['p']:.2g}" if "p" in item else ""
+            name = "slope" if kind == "slope" else "mean top-1 gain"
+            parts.append(f"{name} {_signed(item['value'], 2)}{interval}{unit}{p}")
         else:
             raise ValueError(f"unknown evidence kind {kind!r}")
     return "; ".join(parts)
 
 
-def _slope(xs: list[float], ys: list[float]) -> float:
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    var = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+def _signed(value: float, digits: int) -> str:
+    """A number with its sign, the minus as U+2212 (no line break inside ``-1.2``)."""
+    text = f"{value:+.{digits}f}"
+    return ("−" + text[1:]) if text.startswith("-") else text
 
 
-def _err(metrics: Mapping, stem: str, name: str) -> tuple[float, int] | None:
-    entry = metrics.get(stem, {}).get(name)
-    return (float(entry["top1_error"]), int(entry.get("n_images", 0))) if entry else None
+def _slope(xs: Sequence[float], ys: np.ndarray) -> np.ndarray:
+    """Least-squares slopes of ``ys`` (last axis: one value per x) against ``xs``."""
+    x = np.asarray(xs, dtype=float)
+    x = x - x.mean()
+    return (ys - ys.mean(axis=-1, keepdims=True)) @ x / (x @ x)
 
 
-def check_claims(metrics: Mapping[str, Mapping]) -> list[dict]:
-    """Each claim of :data:`CLAIMS`: whether this run agrees, with its evidence.
+def _error(label: str, top1: float, n: int | None = None) -> dict:
+    """An error as evidence: ours with its standard error (``n`` images), or the paper's."""
+    item = {"kind": "error", "label": label, "top1_error": round(float(top1), 4)}
+    if n is not None:
+        item["std_error"] = round(std_error(top1, n), 4)
+    return item
+
+
+def check_claims(
+    metrics: Mapping[str, Mapping], correct: Mapping[tuple[str, str], np.ndarray]
+) -> list[dict]:
+    """Each claim of :data:`CLAIMS`: the verdict of this run, with its evidence.
 
     Args:
         metrics: stem (``D-jitter``, ``fusion-D+E``) -> the stage's metrics file.
+        correct: ``(stem, setting)`` -> per validation image, whether the top-1 class
+            is right (the same images, in the same order, for every entry).
 
     Returns:
         One dict per claim whose results were run (the others are left out), with
-        the keys ``id``, ``holds``, ``ours`` and ``paper``; the last two are lists of
-        evidence items (:func:`format_evidence`).
+        the keys ``id``, ``verdict``, ``holds`` (it agrees), ``ours`` and ``paper``;
+        the last two are lists of evidence items (:func:`format_evidence`).
     """
     claims = []
-
-    def add(cid: str, holds: bool, ours: list[dict], ref: list[dict]) -> None:
-        claims.append({"id": cid, "holds": bool(holds), "ours": ours, "paper": ref})
-
     t3, t4, t5, t6 = paper.TABLE3, paper.TABLE4, paper.TABLE5, paper.TABLE6
     rows = {"s256": paper.S256, "s384": paper.S384, "jitter": paper.JITTER}
-    single = {k: _err(metrics, k, "single-scale") for k in metrics}
-    multi = {k: _err(metrics, k, "multi-scale") for k in metrics}
 
-    deep = [n for n in ("A", "B", "D", "E") if single.get(f"{n}-s256")]
-    if len(deep) == 4:
-        xs = [models.num_weight_layers(n) for n in deep]
-        ys = [single[f"{n}-s256"][0] for n in deep]
-        slope = _slope(xs, ys)
-        ref_slope = _slope(xs, [t3[(n, paper.S256)][0] for n in deep])
-        add(
-            "depth",
-            slope < 0 and min(ys[2:]) < ys[0],
-            [_error(n, *single[f"{n}-s256"]) for n in deep]
-            + [{"kind": "slope", "value": round(slope, 4)}],
-            [_error(n, t3[(n, paper.S256)][0]) for n in deep]
-            + [{"kind": "slope", "value": round(ref_slope, 4)}],
+    def have(*keys: tuple[str, str]) -> bool:
+        return all(k in correct for k in keys)
+
+    def err(key: tuple[str, str], label: str) -> dict:
+        return _error(label, metrics[key[0]][key[1]]["top1_error"], len(correct[key]))
+
+    def pair(base: tuple[str, str], new: tuple[str, str], label: str, sign: int = -1) -> dict:
+        result = compare(correct[base], correct[new], paper_sign=sign)
+        return {"kind": "comparison", "label": label, **result.as_dict()}
+
+    def add(cid: str, verdict_: str, ours: list[dict], ref: list[dict]) -> None:
+        claims.append(
+            {"id": cid, "verdict": verdict_, "holds": verdict_ == "agrees", "ours": ours}
+            | {"paper": ref}
         )
-    if single.get("A-s256") and single.get("A-LRN-s256"):
-        a, lrn = single["A-s256"], single["A-LRN-s256"]
-        add(
-            "lrn",
-            lrn[0] >= a[0],
-            [_error("A", *a), _error("A-LRN", *lrn)],
-            [_error("A", t3[("A", paper.S256)][0]), _error("A-LRN", t3[("A-LRN", paper.S256)][0])],
-        )
-    nets = [n for n in "CDE" if all(single.get(f"{n}-{r}") for r in rows)]
+
+    single = "single-scale"
+    deep = [(f"{n}-s256", single) for n in ("A", "B", "D", "E")]
+    if have(*deep):
+        layers = [models.num_weight_layers(k[0][:-5]) for k in deep]
+
+        def slope(*samples, axis=-1):  # errors in percent from per-image correctness
+            errors = np.stack([100.0 * (1 - s.mean(axis=axis)) for s in samples], axis=-1)
+            return _slope(layers, errors)
+
+        value, low, high, p = paired_bootstrap(slope, [correct[k] for k in deep])
+        ref_slope = _slope(layers, np.array([t3[(k[0][:-5], paper.S256)][0] for k in deep]))
+        ours = [err(k, k[0][:-5]) for k in deep]
+        ours.append({"kind": "slope", "value": round(value, 4), "low": round(low, 4)})
+        ours[-1] |= {"high": round(high, 4), "p": float(f"{p:.4g}")}
+        ref = [_error(k[0][:-5], t3[(k[0][:-5], paper.S256)][0]) for k in deep]
+        ref.append({"kind": "slope", "value": round(float(ref_slope), 4)})
+        add("depth", verdict(low, high, p, -1), ours, ref)
+    a, lrn = ("A-s256", single), ("A-LRN-s256", single)
+    if have(a, lrn):
+        comparison = pair(a, lrn, "A-LRN − A", sign=+1)  # the paper: LRN does not help
+        ours = [err(a, "A"), err(lrn, "A-LRN"), comparison]
+        ref = [_error("A", t3[("A", paper.S256)][0]), _error("A-LRN", t3[("A-LRN", paper.S256)][0])]
+        add("lrn", comparison["verdict"], ours, ref)
+    keys = [((f"C-{r}", single), (f"D-{r}", single), r) for r in rows]
+    if all(have(c, d) for c, d, _ in keys):
+        tests = [pair(c, d, f"D − C {r}") for c, d, r in keys]
+        ours = [e for c, d, r in keys for e in (err(c, f"C {r}"), err(d, f"D {r}"))] + tests
+        ref = [_error(f"{n} {r}", t3[(n, s)][0]) for r, s in rows.items() for n in "CD"]
+        add("one_by_one", combine([t["verdict"] for t in tests]), ours, ref)
+    nets = [n for n in "CDE" if have(*[(f"{n}-{r}", single) for r in rows])]
     if nets:
-        ours, ref, ok = [], [], True
+        ours, ref, tests = [], [], []
         for n in nets:
-            e = {r: single[f"{n}-{r}"] for r in rows}
-            ok &= e["jitter"][0] < min(e["s256"][0], e["s384"][0])
-            ours += [_error(f"{n} {r}", *e[r]) for r in rows]
+            jit = (f"{n}-jitter", single)
+            ours += [err((f"{n}-{r}", single), f"{n} {r}") for r in rows]
+            tests += [
+                pair((f"{n}-{r}", single), jit, f"{n} jitter − {r}") for r in ("s256", "s384")
+            ]
             ref += [_error(f"{n} {r}", t3[(n, s)][0]) for r, s in rows.items()]
-        add("scale_jitter", ok, ours, ref)
-    pairs = [(single[k], multi[k]) for k in metrics if single.get(k) and multi.get(k)]
-    if pairs:
-        gains = [s[0] - m[0] for s, m in pairs]
-        better = sum(g > 0 for g in gains)
-        mean_gain = sum(gains) / len(gains)
-        ref_pairs = [(t3[k], t4[k]) for k in t4 if k in t3]
-        ref_gain = sum(a[0] - b[0] for a, b in ref_pairs) / len(ref_pairs)
-        ref_better = sum(a[0] > b[0] for a, b in ref_pairs)
-        add(
-            "multi_scale",
-            mean_gain > 0 and better > len(gains) / 2,
-            [{"kind": "count", "better": better, "of": len(gains)}]
-            + [{"kind": "gain", "value": round(mean_gain, 4)}],
-            [{"kind": "count", "better": ref_better, "of": len(ref_pairs)}]
-            + [{"kind": "gain", "value": round(ref_gain, 4)}],
+        add("scale_jitter", combine([t["verdict"] for t in tests]), ours + tests, ref)
+    stems = [s for s in metrics if have((s, single), (s, "multi-scale")) and "fusion" not in s]
+    if stems:
+
+        def gain(*samples, axis=-1):  # mean over nets of single minus multi-scale error
+            pairs = zip(samples[0::2], samples[1::2], strict=True)
+            return np.mean([100.0 * (m.mean(axis=axis) - s.mean(axis=axis)) for s, m in pairs], 0)
+
+        samples = [correct[(s, k)] for s in stems for k in (single, "multi-scale")]
+        value, low, high, p = paired_bootstrap(gain, samples)
+        better = sum(
+            metrics[s]["multi-scale"]["top1_error"] < metrics[s][single]["top1_error"]
+            for s in stems
         )
+        ref_pairs = [(t3[k], t4[k]) for k in t4 if k in t3]
+        ref_gain = sum(x[0] - y[0] for x, y in ref_pairs) / len(ref_pairs)
+        ref_better = sum(x[0] > y[0] for x, y in ref_pairs)
+        ours = [{"kind": "count", "better": better, "of": len(stems)}]
+        ours.append({"kind": "gain", "value": round(value, 4), "low": round(low, 4)})
+        ours[-1] |= {"high": round(high, 4), "p": float(f"{p:.4g}")}
+        ref = [{"kind": "count", "better": ref_better, "of": len(ref_pairs)}]
+        ref.append({"kind": "gain", "value": round(ref_gain, 4)})
+        add("multi_scale", verdict(-high, -low, p, -1), ours, ref)
     protocols = {"dense": "multi-scale", "multi-crop": "multi-crop"}
     protocols["dense+multi-crop"] = "dense+multi-crop"
-    jit = [n for n in "DE" if all(_err(metrics, f"{n}-jitter", p) for p in protocols.values())]
+    jit = [n for n in "DE" if have(*[(f"{n}-jitter", p) for p in protocols.values()])]
     if jit:
-        ours, ref, ok = [], [], True
+        ours, ref, crop_tests, combo_tests = [], [], [], []
         for n in jit:
-            e = {p: _err(metrics, f"{n}-jitter", name) for p, name in protocols.items()}
-            ok &= e["dense+multi-crop"][0] < min(e["dense"][0], e["multi-crop"][0])
-            ours += [_error(f"{n} {p}", *e[p]) for p in protocols]
+            key = {p: (f"{n}-jitter", name) for p, name in protocols.items()}
+            ours += [err(key[p], f"{n} {p}") for p in protocols]
             ref += [_error(f"{n} {p}", t5[(n, p)][0]) for p in protocols]
-        add("dense_multi_crop", ok, ours, ref)
-    fused = _err(metrics, "fusion-D+E", "dense+multi-crop")
-    members = [_err(metrics, f"{n}-jitter", "dense+multi-crop") for n in "DE"]
-    if fused and all(members):
+            crop_tests.append(pair(key["dense"], key["multi-crop"], f"{n} multi-crop − dense"))
+            combo_tests += [
+                pair(key[p], key["dense+multi-crop"], f"{n} both − {p}")
+                for p in ("dense", "multi-crop")
+            ]
+        singles = [e for e in ours if e["label"].split()[1] in ("dense", "multi-crop")]
+        refs = [e for e in ref if e["label"].split()[1] in ("dense", "multi-crop")]
+        add("multi_crop", combine([t["verdict"] for t in crop_tests]), singles + crop_tests, refs)
         add(
-            "fusion",
-            fused[0] < min(m[0] for m in members),
-            [_error("D+E", *fused), _error("D", *members[0]), _error("E", *members[1])],
-            [
-                _error("D+E", t6[(("D", "E"), "dense+multi-crop")][0]),
-                _error("D", t5[("D", "dense+multi-crop")][0]),
-                _error("E", t5[("E", "dense+multi-crop")][0]),
-            ],
+            "dense_multi_crop",
+            combine([t["verdict"] for t in combo_tests]),
+            ours + combo_tests,
+            ref,
         )
-    return claims
+    fused = ("fusion-D+E", "dense+multi-crop")
+    members = [(f"{n}-jitter", "dense+multi-crop") for n in "DE"]
+    if have(fused, *members):
+        tests = [pair(m, fused, f"D+E − {m[0][0]}") for m in members]
+        ours = [err(fused, "D+E"), err(members[0], "D"), err(members[1], "E"), *tests]
+        ref = [
+            _error("D+E", t6[(("D", "E"), "dense+multi-crop")][0]),
+            _error("D", t5[("D", "dense+multi-crop")][0]),
+            _error("E", t5[("E", "dense+multi-crop")][0]),
+        ]
+        add("fusion", combine([t["verdict"] for t in tests]), ours, ref)
+    order = {cid: i for i, cid in enumerate(CLAIM_IDS)}
+    return sorted(claims, key=lambda c: order[c["id"]])

@@ -5,13 +5,15 @@
 The soft-max posteriors of the jittered D and E, saved by their ``evaluate``
 stages, are averaged (:func:`vgg_repro.evaluation.average_posteriors`, the rule of
 every fusion in the package) for the three protocols of Table 6: the nets do not
-run again. Writes ``metrics/fusion-D+E.json``.
+run again. Writes ``metrics/fusion-D+E.json`` and the fused posteriors under
+``posteriors/fusion-D+E``, which the report's paired tests read.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from vgg_repro.evaluation.protocols import average_posteriors, topk_error
 from vgg_repro.pipeline.common import (
     FUSION,
     METRICS,
+    POSTERIORS,
     metrics_path,
     posteriors_dir,
     run_stage,
@@ -38,12 +41,16 @@ FUSED_PROTOCOLS = {
 }
 
 
-def fuse_posteriors(members: list[tuple[dict, Path]]) -> dict:
+def fuse_posteriors(members: list[tuple[dict, Path]], out_dir: Path | None = None) -> dict:
     """The fusion of Sec. 4.4 (Table 6) from saved evaluations: posteriors averaged.
 
     Args:
         members: per net, its evaluate stage's metrics (``metrics/NET-ROW.json``)
             and its posteriors folder (``posteriors/NET-ROW``).
+
+        out_dir: if given, the fused posteriors are written there as ``PROTOCOL.npy``,
+            with the members' ``labels.npy`` and ``files.txt``, for the report's paired
+            tests.
 
     Returns:
         Per protocol of :data:`FUSED_PROTOCOLS`, the metrics in the evaluate
@@ -78,6 +85,9 @@ def fuse_posteriors(members: list[tuple[dict, Path]]) -> dict:
                 "protocols of Table 5; run their evaluate stages first (`dvc repro`)"
             ) from None
         posteriors = average_posteriors([torch.from_numpy(p) for p in each])
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            np.save(out_dir / f"{fused}.npy", posteriors.numpy())
         target = torch.from_numpy(labels)
         out[fused] = {
             "top1_error": topk_error(posteriors, target, 1),
@@ -88,13 +98,18 @@ def fuse_posteriors(members: list[tuple[dict, Path]]) -> dict:
             "num_classes": int(posteriors.shape[1]),
             "checkpoints": [c for e in entries for c in e["checkpoints"]],
         }
+    if out_dir is not None:
+        np.save(out_dir / "labels.npy", labels)
+        (out_dir / "files.txt").write_text(files)
     return out
 
 
 def fuse() -> Path:
     """Fuse D and E (jittered) for the three protocols of Table 6; write the metrics."""
     members = [(json.loads(metrics_path(*key).read_text()), posteriors_dir(*key)) for key in FUSION]
-    out = fuse_posteriors(members)
+    folder = POSTERIORS / "fusion-D+E"
+    shutil.rmtree(folder, ignore_errors=True)  # a stage output, which DVC deletes too
+    out = fuse_posteriors(members, folder)
     for name, result in out.items():
         print(f"{name}: top-1 {result['top1_error']:.2f}%, top-5 {result['top5_error']:.2f}%")
     path = METRICS / "fusion-D+E.json"
