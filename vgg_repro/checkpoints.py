@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import pickletools
+import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +83,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     """Read a checkpoint with ``weights_only=True``.
 
     Raises:
-        CheckpointError: the file is missing, unreadable, or holds pickled
-            objects other than tensors and plain containers (which could run
-            code); nothing from it is executed.
+        CheckpointError: the file is missing, is not a checkpoint (empty, truncated,
+            random bytes, another format: "not a checkpoint (...)"), or holds a pickled
+            object other than tensors and plain containers, which could run code
+            ("refused to load"); nothing from it is executed.
     """
     path = Path(path)
     if not path.is_file():
@@ -90,17 +94,73 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(err))
+        name = found.group(1) if found else _foreign_global(path)
+        if name is None:  # torch's weights-only reader failed on the bytes themselves
+            raise CheckpointError(_unreadable(path, err)) from None
         raise CheckpointError(
-            f"refused to load {path}: it contains pickled objects other than tensors and "
-            f"plain containers, which could run code when loaded ({str(err).splitlines()[0]}). "
-            "Only load checkpoints from sources you trust; re-save trusted ones with "
+            f"refused to load {path}: it contains the pickled object {name}, which "
+            "is neither a tensor nor a plain container and could run code when loaded. Only "
+            "load checkpoints from sources you trust; re-save trusted ones with "
             "vgg_repro.checkpoints.save_model."
         ) from None
-    except Exception as err:  # truncated, not a torch file, ...
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
+    except Exception as err:  # empty, truncated, not a torch file, ...
+        raise CheckpointError(_unreadable(path, err)) from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} is not a checkpoint (a {type(ckpt).__name__}, not a dict)")
     return ckpt
+
+
+# Globals that torch's weights-only reader allows (tensor rebuilding, plain containers).
+_SAFE_MODULES = ("torch", "collections", "builtins", "numpy", "_codecs")
+
+
+def _foreign_global(path: Path) -> str | None:
+    """The first global outside torch's safe set named in the file's pickle, or None.
+
+    Read with :func:`pickletools.genops`, which parses the opcodes and runs nothing:
+    torch's reader stops at the first opcode it does not support (the framing of
+    pickle protocol 4, say) before it reaches a global, so its message may not name it.
+    """
+    data = path.read_bytes()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith("data.pkl")]
+            if not names:
+                return None
+            data = archive.read(names[0])
+    strings: list[str] = []
+    try:
+        for opcode, arg, _ in pickletools.genops(data):
+            if isinstance(arg, str):
+                strings.append(arg)
+            if opcode.name == "GLOBAL":
+                name = str(arg).replace(" ", ".")
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                name = f"{strings[-2]}.{strings[-1]}"
+            else:
+                continue
+            if not name.startswith(_SAFE_MODULES):
+                return name
+    except Exception:  # not a pickle at all
+        return None
+    return None
+
+
+def _unreadable(path: Path, err: Exception) -> str:
+    """The one-line reason a file that torch cannot read is not a checkpoint."""
+    if path.stat().st_size == 0:
+        why = "the file is empty"
+    elif isinstance(err, RuntimeError) and "zip" in str(err):
+        why = "a damaged or truncated zip archive"
+    elif isinstance(err, EOFError):
+        why = "the file ends too early"
+    else:
+        why = "not a file written by torch.save"
+    return (
+        f"cannot read checkpoint {path}: not a checkpoint ({why}); give a file written by "
+        "vgg-repro fit or save_model, or torchvision weights with --torchvision"
+    )
 
 
 def checkpoint_meta(ckpt: dict, path: str | os.PathLike = "checkpoint") -> dict:

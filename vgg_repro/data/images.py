@@ -127,6 +127,15 @@ class ImageFolder(Dataset):
             self.samples += [(f, label) for f in files]
         if not self.samples:
             raise DataError(f"{self.root} holds no images with extensions {IMAGE_EXTENSIONS}")
+        # A class folder without images is a label that can never be learnt or tested.
+        counted = {label for _, label in self.samples}
+        self.empty_classes = [c for i, c in enumerate(self.classes) if i not in counted]
+        if self.empty_classes and not skip_bad_files:
+            raise DataError(
+                f"class folder {self.root / self.empty_classes[0]} has no images "
+                f"({len(self.empty_classes)} such folders in {self.root}); add its images or "
+                "remove the folder, or set data.skip_bad_files=true to go on with a warning"
+            )
         self.transform, self.skip_bad_files, self.jpeg_draft = transform, skip_bad_files, jpeg_draft
         self.skip_log = Path(skip_log) if skip_log else None
 

@@ -45,15 +45,19 @@ checkpoint.
 
 from __future__ import annotations
 
+import argparse
+import difflib
+import inspect
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from pytorch_lightning.cli import LightningCLI
 
-from vgg_repro.errors import ConfigError
+from vgg_repro.errors import CheckpointError, ConfigError
 from vgg_repro.training.datamodule import ImageFolderDataModule
 from vgg_repro.training.module import VGGClassifier
 
@@ -118,6 +122,31 @@ def expand_configs(argv: list[str]) -> list[str]:
     return out
 
 
+# --ckpt_path values that Lightning resolves itself, from the run folder.
+_LIGHTNING_CKPT_NAMES = ("last", "best", "hpc", "registry")
+
+
+def check_ckpt_path(value: str | None) -> None:
+    """Refuse a ``--ckpt_path`` file that is missing or no checkpoint, in one line,
+    before LightningCLI reads it (its own errors are tracebacks).
+
+    A checkpoint is a zip archive (``torch.save``); that is all this checks, so a
+    large checkpoint is not read twice.
+    """
+    if value is None or str(value) in _LIGHTNING_CKPT_NAMES:
+        return
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(
+            f"--ckpt_path={value} does not exist: give a checkpoint file, or "
+            "--ckpt_path last to resume the run in trainer.default_root_dir"
+        )
+    if not zipfile.is_zipfile(path):
+        empty = path.stat().st_size == 0
+        why = "the file is empty" if empty else "not a file written by torch.save"
+        raise CheckpointError(f"--ckpt_path={value} is not a checkpoint ({why})")
+
+
 class VGGCLI(LightningCLI):
     """LightningCLI with the links and defaults of vgg_repro."""
 
@@ -165,14 +194,56 @@ class VGGCLI(LightningCLI):
 def main(argv: list[str] | None = None) -> int:
     """``vgg-repro fit|validate|test [--config NAME_OR_PATH ...] [overrides]``."""
     argv = expand_configs(list(sys.argv[1:] if argv is None else argv))
+    for i, arg in enumerate(argv):  # LightningCLI reads the file while it parses
+        if arg == "--ckpt_path" and i + 1 < len(argv):
+            check_ckpt_path(argv[i + 1])
+        elif arg.startswith("--ckpt_path="):
+            check_ckpt_path(arg.split("=", 1)[1])
     # argv may differ from sys.argv (a resolved config name); DDP's launcher re-runs sys.argv.
     warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within")
+    try:
+        _run_cli(argv)
+    except argparse.ArgumentError as err:  # a mistyped or unknown option, a bad value
+        raise ConfigError(_with_suggestion(str(err))) from None
+    return 0
+
+
+def _option_names() -> list[str]:
+    """Every ``--group.name`` the CLI takes, from the signatures it is built on."""
+    groups = {
+        "model": VGGClassifier,
+        "data": ImageFolderDataModule,
+        "trainer": pl.Trainer,
+        "checkpoint": ModelCheckpoint,
+    }
+    names = ["--config", "--print_config", "--seed_everything", "--ckpt_path"]
+    for group, cls in groups.items():
+        names += [f"--{group}.{p}" for p in inspect.signature(cls.__init__).parameters]
+    return names
+
+
+def _with_suggestion(message: str) -> str:
+    """jsonargparse's message, with the closest valid option for an unknown one.
+
+    >>> _with_suggestion("unrecognized arguments: --model.lr_patienc 50")
+    'unrecognized arguments: --model.lr_patienc 50; did you mean --model.lr_patience?'
+    """
+    message = " ".join(message.split())  # one line: jsonargparse's may span several
+    unknown = [w.split("=")[0] for w in message.split() if w.startswith("--")]
+    for word in unknown:
+        close = difflib.get_close_matches(word, _option_names(), n=1, cutoff=0.75)
+        if close:
+            return f"{message}; did you mean {close[0]}?"
+    return f"{message} (vgg-repro fit --print_config lists every option)"
+
+
+def _run_cli(argv: list[str]) -> None:
     VGGCLI(
         VGGClassifier,
         ImageFolderDataModule,
         args=argv,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"prog": "vgg-repro"},
+        # Exact option names: argparse would take --model.lr_patienc for lr_patience.
+        parser_kwargs={"prog": "vgg-repro", "allow_abbrev": False, "exit_on_error": False},
         auto_configure_optimizers=False,  # the recipe's SGD lives in the model
     )
-    return 0

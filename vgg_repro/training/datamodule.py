@@ -163,6 +163,12 @@ class ImageFolderDataModule(pl.LightningDataModule):
             split = "test" if (self.root / "test").is_dir() else "val"
             self.test_set = ImageFolder(self.root / split, evaluate, **common)
         for name in ("train_set", "val_set", "test_set"):
+            empty = getattr(getattr(self, name, None), "empty_classes", [])
+            if empty:
+                rank_zero_warn(
+                    f"{len(empty)} class folders of {getattr(self, name).root} have no images "
+                    f"({empty[:5]}): their classes cannot be learnt or tested"
+                )
             ignored = getattr(getattr(self, name, None), "ignored", [])
             if ignored:
                 rank_zero_warn(

@@ -97,16 +97,18 @@ class VGGClassifier(pl.LightningModule):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        for name, value, ok in [
-            ("lr", lr, lr > 0),
-            ("momentum", momentum, 0 <= momentum < 1),
-            ("weight_decay", weight_decay, weight_decay >= 0),
-            ("lr_factor", lr_factor, 0 < lr_factor < 1),
-            ("lr_patience", lr_patience, lr_patience >= 0),
-            ("max_lr_decreases", max_lr_decreases, max_lr_decreases >= 0),
+        for name, value, ok, allowed in [
+            ("lr", lr, lr > 0, "> 0"),
+            ("momentum", momentum, 0 <= momentum < 1, "in [0, 1)"),
+            ("weight_decay", weight_decay, weight_decay >= 0, ">= 0"),
+            ("lr_factor", lr_factor, 0 < lr_factor < 1, "in (0, 1)"),
+            ("lr_patience", lr_patience, lr_patience >= 0, ">= 0"),
+            ("max_lr_decreases", max_lr_decreases, max_lr_decreases >= 0, ">= 0"),
         ]:
             if not (isinstance(value, int | float) and math.isfinite(value) and ok):
-                raise ConfigError(f"model.{name}={value!r} is out of range")
+                raise ConfigError(
+                    f"model.{name}={value!r} is out of range: it must be a finite number {allowed}"
+                )
         if init_from_a and finetune_from:
             raise ConfigError("set model.init_from_a or model.finetune_from, not both")
         arch = models.canonical_name(arch)
