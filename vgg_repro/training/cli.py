@@ -167,13 +167,14 @@ class VGGCLI(LightningCLI):
         trainer = config["trainer"]
         root = Path(trainer.get("default_root_dir") or ".")
         if trainer.get("logger") in (None, True):  # default: CSV + DVCLive under the run folder
-            from dvclive.lightning import DVCLiveLogger
             from pytorch_lightning.loggers import CSVLogger
+
+            from vgg_repro.training.dvclive_shim import FastSyncDVCLiveLogger
 
             resume = bool(config.get("ckpt_path"))
             kwargs["logger"] = [  # CSV first: trainer.log_dir, where config.yaml is saved
                 CSVLogger(save_dir=str(root), name="csv"),
-                DVCLiveLogger(
+                FastSyncDVCLiveLogger(
                     dir=str(root / "dvclive"),
                     dvcyaml=False,
                     log_model=False,

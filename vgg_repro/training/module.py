@@ -11,10 +11,10 @@ Both read the parent with ``weights_only=True``.
 The module owns the recipe's settings; the parts that watch the run (the
 plateau schedule, the NaN guard, dropout reseeding) are the Callbacks of
 :mod:`vgg_repro.training.callbacks`, which it adds itself (``configure_callbacks``).
-Logged through ``self.log`` and torchmetrics: ``train/loss``, ``train/top1_error``,
-``train/top5_error`` (percent; per epoch, and ``*_step`` every ``log_every_n_steps``),
-``train/lr``, ``train/throughput`` (images/s, all devices), ``val/*`` and ``test/*``
-per epoch.
+Logged through ``self.log`` (validation and test errors by torchmetrics):
+``train/loss``, ``train/top1_error``, ``train/top5_error`` (percent; per epoch, and
+``*_step`` every ``log_every_n_steps``), ``train/lr``, ``train/throughput`` (images/s,
+all devices), ``val/*`` and ``test/*`` per epoch.
 
 GPU speed: ``trainer.precision: bf16-mixed`` (paper configs), channels_last on
 CUDA (``channels_last``), ``compile: true`` for torch.compile, one fused SGD
@@ -30,7 +30,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.utilities import rank_zero_warn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from vgg_repro import checkpoints, models
@@ -114,9 +114,8 @@ class VGGClassifier(pl.LightningModule):
         arch = models.canonical_name(arch)
         self.save_hyperparameters()
         self.net = models.build(arch, num_classes, width, dropout, crop_size=crop_size, init=init)
-        self.train_metrics, self.val_metrics = _metrics(num_classes), _metrics(num_classes)
-        self.test_metrics = _metrics(num_classes)
-        self.train_loss = MeanMetric()
+        self.val_metrics, self.test_metrics = _metrics(num_classes), _metrics(num_classes)
+        self._top5 = min(5, num_classes)
         self.classes: list[str] | None = None
         self._channels_last = False
         self._tick, self._tick_images = time.perf_counter(), 0
@@ -169,26 +168,31 @@ class VGGClassifier(pl.LightningModule):
         return self.net(x)
 
     def on_train_epoch_start(self) -> None:
+        # Sums over the epoch of (loss x n, top-1 hits, top-5 hits, n), kept on the device.
+        self._train_sums = torch.zeros(4, device=self.device)
         self._tick, self._tick_images = time.perf_counter(), 0
 
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)  # Sec. 3.1: multinomial logistic regression
-        # Epoch averages accumulate on the device; no host synchronisation per step.
-        self.train_metrics.update(logits.detach(), y)
-        self.train_loss.update(loss.detach(), weight=y.shape[0])
-        self._tick_images += y.shape[0] * self.trainer.world_size
+        n = y.shape[0]
+        # The training error by the same top-k test as validation's torchmetrics, as
+        # plain tensor ops accumulated on the device: one fused update a step, and no
+        # host synchronisation; logged through self.log at the epoch's end.
+        with torch.no_grad():
+            hits = logits.topk(self._top5, dim=1).indices.eq(y[:, None])
+            step = torch.stack([loss * n, hits[:, 0].sum(), hits.any(1).sum(), loss.new_tensor(n)])
+            self._train_sums += step
+        self._tick_images += n * self.trainer.world_size
         # Step values only at the steps Lightning writes (every log_every_n_steps),
         # where reading them costs one synchronisation.
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             now = time.perf_counter()
-            top5 = logits.detach().topk(min(5, logits.shape[1]), dim=1).indices
-            hits = top5.eq(y[:, None])
             values = {
-                "train/loss_step": loss.detach(),
-                "train/top1_error_step": 100 - hits[:, 0].float().mean() * 100,
-                "train/top5_error_step": 100 - hits.any(1).float().mean() * 100,
+                "train/loss_step": step[0] / n,
+                "train/top1_error_step": 100 - step[1] * 100 / n,
+                "train/top5_error_step": 100 - step[2] * 100 / n,
                 "train/lr": self.trainer.optimizers[0].param_groups[0]["lr"],
                 "train/throughput": self._tick_images / max(now - self._tick, 1e-9),
             }
@@ -197,13 +201,10 @@ class VGGClassifier(pl.LightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
-        accuracy = self.train_metrics.compute()
-        values = {f"train/{k}_error": 100 * (1 - v) for k, v in accuracy.items()}
-        values["train/loss"] = self.train_loss.compute()
-        self.train_metrics.reset()
-        self.train_loss.reset()
-        # Already reduced over processes by torchmetrics; sync_dist only averages equal values.
-        self.log_dict(values, sync_dist=True)
+        loss, top1, top5, n = self.trainer.strategy.reduce(self._train_sums, reduce_op="sum")
+        values = {"train/loss": loss / n, "train/top1_error": 100 - top1 * 100 / n}
+        values["train/top5_error"] = 100 - top5 * 100 / n
+        self.log_dict(values, sync_dist=True)  # reduced already: averages equal values
         dm = self.trainer.datamodule
         skipped = read_skip_log(getattr(dm, "skip_log", None))
         if skipped:
