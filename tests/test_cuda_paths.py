@@ -22,6 +22,7 @@ import pytorch_lightning as pl
 import torch
 import torchvision
 from PIL import Image
+from test_evaluation import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from vgg_repro import checkpoints, models
 from vgg_repro.data import transforms as T
@@ -31,15 +32,6 @@ from vgg_repro.training.module import VGGClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["ant", "bee", "cat", "dog"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny nets on a shared 2-core machine: one thread avoids OpenMP spin-waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
