@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 from vgg_repro.data import synth
-from vgg_repro.errors import DataError
+from vgg_repro.errors import DataError, VGGReproError
 from vgg_repro.pipeline import check_data, claims, common, report
 from vgg_repro.pipeline import evaluate as evaluate_stage
 from vgg_repro.pipeline import train as train_stage
@@ -514,3 +514,16 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
     out = _run(["dvc", "repro"], repo, env)
     assert "Running stage 'fuse'" in out
     assert "Running stage 'train" not in out and "Running stage 'evaluate" not in out
+
+
+def test_report_names_missing_or_mismatched_posteriors(tmp_path):
+    metrics = _metrics(True)
+    _write_posteriors(tmp_path, metrics)
+    folder = tmp_path / "posteriors"
+    assert len(report.load_correct(metrics, folder)) == sum(len(e) for e in metrics.values())
+    (folder / "B-s256" / "files.txt").write_text("other/images.png\n")
+    with pytest.raises(VGGReproError, match="B-s256 holds posteriors of other images"):
+        report.load_correct(metrics, folder)
+    shutil.rmtree(folder / "B-s256")
+    with pytest.raises(VGGReproError, match="cannot read the posteriors of B-s256"):
+        report.load_correct(metrics, folder)
