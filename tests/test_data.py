@@ -188,3 +188,18 @@ def test_data_synth_dispatches_to_the_synth_module(tmp_path):
     args = ["--out", str(out), "--classes", "2", "--train-per-class", "1", "--val-per-class", "1"]
     assert cli.main(["data", "synth", *args]) == 0
     assert folders.check_classes(out) == ["arrow", "circle"]
+
+
+@pytest.mark.parametrize("scales", [(40, 40), (40, 64)])
+def test_cached_decoding_gives_the_same_items(tmp_path, scales):
+    """data.cache_decoded (the miniature's) changes the cost of an epoch, not its data."""
+    root = write_image_folder(tmp_path / "d")
+    transform = T.TrainTransform(*scales, 32, True, 0.1)
+    plain = data_images.ImageFolder(root / "train", transform)
+    cached = data_images.ImageFolder(root / "train", transform, cache_decoded=True)
+    for epoch in range(2):  # the second epoch reads the cache
+        for index in range(len(plain)):
+            seed = 1000 * epoch + index
+            a, b = plain[(index, seed)], cached[(index, seed)]
+            assert torch.equal(a[0], b[0]) and a[1] == b[1] and torch.equal(a[2], b[2])
+    assert len(cached._cache) == len(plain)

@@ -174,6 +174,16 @@ class TrainTransform:
         self.scale_min, self.scale_max, self.crop_size = scale_min, scale_max, crop_size
         self.flip, self.colour_std = flip, colour_std
 
+    @property
+    def fixed_scale(self) -> int | None:
+        """S when it is fixed (single-scale training), else ``None``."""
+        return self.scale_min if self.scale_min == self.scale_max else None
+
+    @property
+    def largest_scale(self) -> int:
+        """The largest S this transform rescales to."""
+        return self.scale_max
+
     def draw_scale(self, rng: random.Random) -> int:
         """S for one image: fixed, or uniform over the integers of [S_min, S_max]."""
         return rng.randint(self.scale_min, self.scale_max)
@@ -208,6 +218,16 @@ class EvalTransform:
 
     def target_scale(self, seed: int | None = None) -> int:
         """Q, the shorter side before cropping."""
+        return self.scale
+
+    @property
+    def fixed_scale(self) -> int:
+        """Q: the scale is always fixed."""
+        return self.scale
+
+    @property
+    def largest_scale(self) -> int:
+        """Q."""
         return self.scale
 
     def __call__(self, img: Image.Image, seed: int | None = None) -> tuple[torch.Tensor]:

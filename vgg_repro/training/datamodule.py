@@ -69,6 +69,9 @@ class ImageFolderDataModule(pl.LightningDataModule):
         skip_bad_files: skip unreadable images, listing them in
             ``<default_root_dir>/skipped_files.txt``, instead of stopping.
         jpeg_draft: let libjpeg decode large JPEGs at reduced size (faster).
+        cache_decoded: decode (and, at a fixed scale, rescale) each image once and keep
+            it in memory; later epochs only crop, flip and shift colour. For small
+            datasets such as the miniature's, not ImageNet.
         pin_memory: default: when CUDA is available.
         persistent_workers: default: when num_workers > 0.
     """
@@ -89,6 +92,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         stats: str | None = None,
         skip_bad_files: bool = False,
         jpeg_draft: bool = True,
+        cache_decoded: bool = False,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
     ) -> None:
@@ -147,6 +151,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.batch_per_device = per_device_batch(hp.batch_size, world, accum)
         common = {"skip_bad_files": hp.skip_bad_files, "skip_log": self.skip_log}
         common |= {"classes": self.classes, "jpeg_draft": hp.jpeg_draft}
+        common |= {"cache_decoded": hp.cache_decoded}
         evaluate = T.EvalTransform(self.val_scale, hp.crop_size)
         if stage == "fit":
             colour = hp.colour_std if hp.colour_shift else None
