@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 
 from vgg_repro.data import synth
-from vgg_repro.errors import DataError, VGGReproError
+from vgg_repro.errors import ConfigError, DataError, VGGReproError
 from vgg_repro.pipeline import check_data, claims, common, report
 from vgg_repro.pipeline import evaluate as evaluate_stage
 from vgg_repro.pipeline import train as train_stage
@@ -78,6 +78,36 @@ def test_synth_layout(tmp_path):
         Image.open(tmp_path / "train" / synth.CLASSES[0] / first) as y,
     ):
         assert x.size == y.size
+
+
+def test_synth_object_scale_and_contrast_are_checked():
+    with pytest.raises(ConfigError, match="min_object"):
+        synth.generate("unused", min_object=0.9, max_object=0.3)
+    with pytest.raises(ConfigError, match="contrast"):
+        synth.generate("unused", contrast=300)
+
+
+def test_synth_object_stands_out_by_brightness():
+    """The object's colour differs in brightness from the background around it."""
+    rng = np.random.default_rng(0)
+    luma = np.array([0.299, 0.587, 0.114])
+    gaps = []
+    for _ in range(400):
+        around = rng.uniform(0, 255, size=3)
+        gaps.append(abs(luma @ np.asarray(synth.object_colour(rng, around, 100.0)) - luma @ around))
+    # Drawn until it stands out, at most 50 times: mostly by the contrast asked for (a
+    # single random colour would be 100 grey levels off a random surround in about 1 in 4).
+    assert np.mean(np.array(gaps) > 100.0) > 0.9
+
+
+def test_sample_grid_shows_every_class(tmp_path):
+    synth.generate(tmp_path, seed=1, train_per_class=1, val_per_class=3, num_classes=4)
+    grid = synth.sample_grid(tmp_path, per_class=3, cell=20)
+    assert grid.size == (3 * 22 - 2, 4 * 22 - 2)
+    first = np.asarray(Image.open(sorted((tmp_path / "val" / "arrow").glob("*.jpg"))[0]))
+    assert np.asarray(grid)[:20, :20].std() > 0 and first.std() > 0
+    with pytest.raises(ConfigError, match="fewer than 5"):
+        synth.sample_grid(tmp_path, per_class=5)
 
 
 def test_committed_dataset_layout():
@@ -252,7 +282,11 @@ def test_profiles_follow_the_scaling_rule(capsys):
     assert (crop, ref) == (32, 224) and [lo, hi] == [256, 512]
     assert [scaled_size(s, crop, ref) for s in (lo, hi)] == [37, 73]
     assert merged["model"]["arch"] == "D" and merged["model"]["lr"] == 0.001
-    assert merged["model"]["width"] == 0.0625 and merged["trainer"]["max_epochs"] == 3
+    train = params["profiles"]["miniature"]["train"]
+    assert merged["model"]["width"] == 0.0625
+    assert merged["trainer"]["max_epochs"] == train["epochs"]["jitter"]
+    assert merged["model"]["dropout"] == train["overrides"]["model.dropout"]
+    assert merged["seed_everything"] == train["seed"]
     paper_argv = train_stage.train_argv("D", "jitter", params["profiles"]["paper"], Path("x"))
     assert paper_argv[:3] == ["fit", "--config", "D_jitter"]
     assert "--config" not in paper_argv[3:]
@@ -364,6 +398,66 @@ def test_report_renders_all_three_verdicts():
     assert f"{counts['disagrees']} disagree and {counts['inconclusive']} are inconclusive" in md
     lrn = next(e for e in found["lrn"]["ours"] if e["kind"] == "comparison")
     assert (lrn["difference"], lrn["p"]) == (0.0, 1.0) and lrn["low"] <= 0 <= lrn["high"]
+
+
+def test_training_summary_reads_how_a_run_ended():
+    def ckpt(epoch, decreases, most):
+        return {
+            "epoch": epoch,
+            "callbacks": {"PlateauSchedule": {"scheduler": {}, "decreases": decreases}},
+            "hyper_parameters": {"max_lr_decreases": most},
+        }
+
+    assert train_stage.training_summary(ckpt(29, 2, 1)) == {
+        "epochs": 30, "lr_decreases": 1, "plateau": True,
+    }  # fmt: skip
+    assert train_stage.training_summary(ckpt(39, 1, 1))["plateau"] is False
+    assert train_stage.training_summary(ckpt(7, 0, 3))["lr_decreases"] == 0
+
+
+def test_profile_seed_reaches_the_command_line(tmp_path):
+    profile = {"train": {"seed": 3, "overrides": {"model.dropout": 0.0}}}
+    argv = train_stage.train_argv("A", "s256", profile, tmp_path)
+    assert "--seed_everything=3" in argv and "--model.dropout=0.0" in argv
+
+
+def test_deviations_take_their_value_from_the_overrides():
+    profile = {
+        "train": {"overrides": {"model.dropout": 0.0}},
+        "deviations": {"model.dropout": {"paper": 0.5, "why": "measured"}},
+    }
+    assert report.stated_deviations(profile) == {
+        "model.dropout": {"value": 0.0, "paper": 0.5, "why": "measured"}
+    }
+    profile["deviations"]["model.lr"] = {"paper": 0.01, "why": "x"}
+    with pytest.raises(ConfigError, match="deviations.model.lr explains a setting"):
+        report.stated_deviations(profile)
+
+
+def test_shipped_deviations_are_all_overridden():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for name, profile in params["profiles"].items():
+        assert "deviations" in profile, name  # the report stage reads the key
+        report.stated_deviations(profile)
+
+
+def test_report_states_training_deviations_and_geometry():
+    metrics = _metrics(better_deep=True)
+    for stem, entries in metrics.items():
+        for entry in entries.values():
+            for c in entry["checkpoints"]:
+                c["crop_size"] = 32
+                c["training"] = {"epochs": 12, "lr_decreases": 1, "plateau": stem != "E-s256"}
+    metrics["A-s256"]["single-scale"]["top1_error"] = 12.5
+    found = claims.check_claims(metrics, _correct(metrics))
+    deviations = {"model.dropout": {"value": 0.0, "paper": 0.5, "why": "87.0% against 29.4%"}}
+    md = report.render_markdown("miniature", {"classes": []}, metrics, found, deviations)
+    lines = md.splitlines()
+    assert "| A-s256 | 12 | 1 | plateau | 12.5 |" in lines  # the single-scale error
+    assert any(line.startswith("| E-s256 | 12 | 1 | epoch budget |") for line in lines)
+    assert "| `model.dropout` | 0.0 | 0.5 | 87.0% against 29.4% |" in lines
+    # Q = 37 on a 4:3 image: a 1x1 score map, 25 distinct crops.
+    assert "| 37 | 1x1 | 25 |" in lines
 
 
 def test_report_writes_results_in_the_contract_format(tmp_path, monkeypatch):
@@ -527,3 +621,32 @@ def test_report_names_missing_or_mismatched_posteriors(tmp_path):
     shutil.rmtree(folder / "B-s256")
     with pytest.raises(VGGReproError, match="cannot read the posteriors of B-s256"):
         report.load_correct(metrics, folder)
+
+
+def test_seeds_summary_calls_significant_only_what_every_seed_gives(tmp_path, capsys):
+    from vgg_repro.pipeline import seeds
+
+    def results(depth: str, lrn: str, error_a: float) -> dict:
+        row = {"nets": ["A"], "row": "s256", "setting": "single-scale", "top1_error": error_a}
+        claims_ = [{"id": "depth", "verdict": depth}, {"id": "lrn", "verdict": lrn}]
+        return {"profile": "miniature", "claims": claims_, "rows": [row]}
+
+    files = []
+    for n, (depth, lrn, err) in enumerate(
+        [("agrees", "agrees", 12.0), ("agrees", "inconclusive", 14.0), ("agrees", "agrees", 16.0)],
+        start=1,
+    ):
+        files.append(tmp_path / f"seed-{n}.json")
+        files[-1].write_text(json.dumps(results(depth, lrn, err)))
+    out = tmp_path / "summary.md"
+    assert seeds.main([*map(str, files), "--out", str(out)]) == 0
+    summary = json.loads(out.with_suffix(".json").read_text())
+    verdicts = {c["id"]: c["verdict"] for c in summary["claims"]}
+    assert verdicts == {"depth": "agrees", "lrn": "inconclusive"}
+    (a,) = summary["errors"]
+    assert (a["mean"], a["min"], a["max"], a["std"]) == (14.0, 12.0, 16.0, 2.0)
+    md = out.read_text()
+    assert "| lrn | agrees | inconclusive | agrees | inconclusive |" in md
+    assert "| A s256 single-scale | 12.0 | 14.0 | 16.0 | 14.0 | 4.0 |" in md
+    with pytest.raises(ConfigError, match="at least two seeds"):
+        seeds.summarise({"seed-1": results("agrees", "agrees", 1.0)})

@@ -269,7 +269,79 @@ class Results(SphinxDirective):
             )
         title = _title(self, "Top-1 and top-5 error of our reference run beside the paper's.")
         out.append(_table(title, header, rows, classes=["vgg-results"]))
-        return out + self._claims({c.get("id"): c for c in data.get("claims", [])})
+        out += self._claims({c.get("id"): c for c in data.get("claims", [])})
+        return out + self._training(data.get("rows_trained") or [])
+
+    def _training(self, trained: list[dict[str, Any]]) -> list[nodes.Node]:
+        if not trained:
+            return []
+        header = [
+            _text(self, h)
+            for h in (
+                "Row",
+                "Epochs",
+                "Rate decreases",
+                "Stopped by its plateau",
+                "Top-1 error (%)",
+            )
+        ]
+        rows = []
+        for t in trained:
+            plateau = {True: "yes", False: "no"}.get(t.get("plateau"), "-")
+            top1 = t.get("single_scale_top1")
+            rows.append(
+                [
+                    _data(str(t.get("row", "")), "vgg-ltr"),
+                    _data(str(t.get("epochs", "-")), "vgg-number"),
+                    _data(str(t.get("lr_decreases", "-")), "vgg-number"),
+                    _text(self, plateau),
+                    _data("-" if top1 is None else f"{float(top1):.1f}", "vgg-number"),
+                ]
+            )
+        title = _title(self, "How long each row of Table 3 trained in our reference run.")
+        return [_table(title, header, rows, classes=["vgg-training"])]
+
+
+class Seeds(SphinxDirective):
+    """The reference run's seeds side by side, from reports/seeds/summary.json."""
+
+    has_content = False
+    optional_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        default = Path(self.config.vgg_results_path).parent / "seeds" / "summary.json"
+        path = Path(self.arguments[0]) if self.arguments else default
+        if not path.is_absolute():
+            path = Path(self.env.srcdir) / path
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            return [_text(self, "No run with other seeds has been recorded yet.")]
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise self.error(f"{path}: not valid JSON ({err})") from err
+        runs = list(data.get("runs", []))
+        header = [_text(self, "Claim of the paper")]
+        header += [_data(n, "vgg-ltr") for n in runs] + [_text(self, "Over the seeds")]
+        rows = [
+            [_data(c["id"], "vgg-ltr")]
+            + [_text(self, v) for v in c["verdicts"]]
+            + [_text(self, c["verdict"])]
+            for c in data.get("claims", [])
+        ]
+        title = _title(self, "The claims' verdicts in each seed of the reference run.")
+        out = [_table(title, header, rows, classes=["vgg-seeds"])]
+        header = [_text(self, "Row")] + [_data(n, "vgg-ltr") for n in runs]
+        header += [_text(self, "Mean"), _text(self, "Spread (max - min)")]
+        rows = [
+            [_data(e["row"], "vgg-ltr")]
+            + [_data(f"{e['top1_error'][n]:.1f}", "vgg-number") for n in runs]
+            + [_data(f"{e['mean']:.1f}", "vgg-number")]
+            + [_data(f"{e['max'] - e['min']:.1f}", "vgg-number")]
+            for e in data.get("errors", [])
+        ]
+        title = _title(self, "Top-1 error (%) of each result in each seed.")
+        return out + [_table(title, header, rows, classes=["vgg-seeds"])]
 
     def _summary(self, data: dict[str, Any]) -> nodes.Node:
         fields = nodes.field_list(classes=["vgg-results-summary"])
@@ -316,6 +388,25 @@ class Results(SphinxDirective):
             "it is inconclusive.",
         )
         return [table, intro, rules]
+
+
+def write_samples(app: Sphinx) -> None:
+    """Draw the picture grid of the miniature's validation images (``builder-inited``).
+
+    Written into ``docs/_generated/`` (not in git) from the committed data, so the
+    data page always shows the data that is committed; the page includes it with
+    ``.. figure:: _generated/miniature-samples.png``.
+    """
+    from vgg_repro.data.synth import sample_grid
+
+    root = Path(app.srcdir).parent / "data" / "miniature"
+    out = Path(app.srcdir) / "_generated" / "miniature-samples.png"
+    if not (root / "val").is_dir():
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    sample_grid(root).save(tmp)
+    tmp.replace(out)
 
 
 # --------------------------------------------------------------------------- glossary
@@ -388,6 +479,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("vgg_results_path", results, "env", types=frozenset({str}))
     app.add_directive("vgg-networks-table", NetworksTable)
     app.add_directive("vgg-results", Results)
+    app.add_directive("vgg-seeds", Seeds)
     app.add_directive("vgg-glossary", Glossary)
+    app.connect("builder-inited", write_samples)
     app.add_directive("vgg-terminology", Terminology)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -59,7 +59,7 @@ def _slim(result: dict, trained: dict[str, dict]) -> dict:
     keep = ("top1_error", "top5_error", "protocol", "scales", "n_images", "num_classes")
     slim = {k: result[k] for k in keep if k in result}
     slim["checkpoints"] = [
-        {k: c.get(k) for k in ("path", "arch", "width", "train_scale", "test_scales")}
+        {k: c.get(k) for k in ("path", "arch", "width", "crop_size", "train_scale", "test_scales")}
         | trained.get(c.get("path"), {})
         for c in result.get("checkpoints", [])
     ]
@@ -72,7 +72,7 @@ def _slim(result: dict, trained: dict[str, dict]) -> dict:
 def evaluate(net: str, row: str, profile: dict) -> Path:
     """Evaluate one row with its protocols; write its metrics and posteriors."""
     model = load_network(model_path(net, row))
-    trained = {model.source: {k: model.meta.get(k) for k in ("seed", "environment")}}
+    trained = {model.source: {k: model.meta.get(k) for k in ("seed", "environment", "training")}}
     settings = profile.get("evaluate") or {}
     folder = posteriors_dir(net, row)
     shutil.rmtree(folder, ignore_errors=True)  # a stage output, which DVC deletes too

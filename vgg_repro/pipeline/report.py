@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from vgg_repro import models, paper
-from vgg_repro.errors import VGGReproError
+from vgg_repro.errors import ConfigError, VGGReproError
+from vgg_repro.evaluation.protocols import crop_grid
 from vgg_repro.evaluation.scales import test_scales
 from vgg_repro.evaluation.tables import render_table
 from vgg_repro.pipeline.claims import CLAIMS, VERDICTS, check_claims, format_evidence, std_error
@@ -34,12 +35,22 @@ from vgg_repro.pipeline.common import (
     PAPER_TRAIN_SCALE,
     POSTERIORS,
     REPORTS,
+    ROWS,
     load_profile,
     run_stage,
     write_json,
 )
 
-__all__ = ["load_metrics", "main", "result_rows", "training_runs", "write_report"]
+__all__ = [
+    "geometry",
+    "load_metrics",
+    "main",
+    "result_rows",
+    "row_training",
+    "stated_deviations",
+    "training_runs",
+    "write_report",
+]
 
 # The evaluate stage's names -> which of the paper's preset test scales they use.
 _PRESET = {"single-scale": "single"}
@@ -154,6 +165,145 @@ def training_runs(metrics: dict) -> dict:
     return {"seeds": sorted(seeds), "environments": environments}
 
 
+def row_training(metrics: dict) -> list[dict]:
+    """How each row of Table 3 was trained: epochs, rate decreases, plateau reached.
+
+    Read from the metrics files, which copy each ``model.pt``'s ``training`` entry
+    (:func:`vgg_repro.pipeline.train.training_summary`).
+    """
+    out = []
+    for net, row in ROWS:  # Table 3's order
+        entries = metrics.get(f"{net}-{row}")
+        if not entries:
+            continue
+        stem = f"{net}-{row}"
+        entry = entries.get("single-scale") or next(iter(entries.values()), {})
+        ckpt = (entry.get("checkpoints") or [{}])[0]
+        trained = ckpt.get("training") or {}
+        out.append(
+            {
+                "row": stem,
+                "epochs": trained.get("epochs"),
+                "lr_decreases": trained.get("lr_decreases"),
+                "plateau": trained.get("plateau"),
+                "single_scale_top1": entry.get("top1_error"),
+            }
+        )
+    return out
+
+
+def geometry(q: int, crop: int, aspect: float = 4 / 3) -> dict:
+    """What dense and multi-crop evaluation see at test scale ``q`` (Sec. 3.2, 4.3).
+
+    For an image of shorter side ``q`` and the given aspect ratio (4:3, the
+    commonest): the dense class score map's size (``floor(side/32) - crop/32 + 1``
+    positions per side) and the number of distinct crops of the 5x5 multi-crop grid
+    (positions coincide when the image is barely larger than the crop).
+
+    >>> geometry(256, 224)
+    {'q': 256, 'score_map': [2, 4], 'distinct_crops': 25}
+    >>> geometry(37, 32)
+    {'q': 37, 'score_map': [1, 1], 'distinct_crops': 25}
+    >>> geometry(32, 32)
+    {'q': 32, 'score_map': [1, 1], 'distinct_crops': 5}
+    """
+    h, w = q, round(q * aspect)
+    k = crop // 32
+    score_map = [max(0, h // 32 - k + 1), max(0, w // 32 - k + 1)]
+    return {"q": q, "score_map": score_map, "distinct_crops": len(set(crop_grid(h, w, crop)))}
+
+
+def stated_deviations(profile: dict) -> dict[str, dict]:
+    """The profile's deviations from the paper's recipe, each with the value it trains with.
+
+    ``profile["deviations"]`` says why (``paper``, ``why``); the value is the one in
+    ``train.overrides``, which the train stages pass to ``vgg-repro fit``.
+
+    Raises:
+        ConfigError: a deviation that no override sets, or one without its reason.
+    """
+    overrides = (profile.get("train") or {}).get("overrides") or {}
+    out = {}
+    for key, entry in (profile.get("deviations") or {}).items():
+        if key not in overrides:
+            raise ConfigError(
+                f"params.yaml: deviations.{key} explains a setting that train.overrides does "
+                f"not set; add {key} to train.overrides or remove the deviation"
+            )
+        if not isinstance(entry, dict) or not {"paper", "why"} <= set(entry):
+            raise ConfigError(f"params.yaml: deviations.{key} needs 'paper' and 'why'")
+        out[key] = {"value": overrides[key], "paper": entry["paper"], "why": entry["why"]}
+    return out
+
+
+def _geometry_rows(metrics: dict) -> list[dict]:
+    crops = {
+        int(c["crop_size"])
+        for entries in metrics.values()
+        for e in entries.values()
+        for c in e.get("checkpoints", [])
+        if c.get("crop_size")
+    }
+    scales = sorted(
+        {
+            int(q)
+            for entries in metrics.values()
+            for e in entries.values()
+            for q in e.get("scales", [])
+        }
+    )
+    return [geometry(q, crop) for crop in sorted(crops) for q in scales]
+
+
+def _training_lines(training: list[dict], deviations: dict) -> list[str]:
+    lines = ["## Training", ""]
+    lines += ["| row | epochs | rate decreases | stopped by | single-scale top-1 % |"]
+    lines += ["|---|---|---|---|---|"]
+    for t in training:
+        stop = {True: "plateau", False: "epoch budget"}.get(t["plateau"], "not recorded")
+        top1 = t["single_scale_top1"]
+        top1 = "" if top1 is None else f"{top1:.1f}"
+        lines.append(f"| {t['row']} | {t['epochs']} | {t['lr_decreases']} | {stop} | {top1} |")
+    lines += [
+        "",
+        "A row stopped by its plateau ran the paper's schedule to its end (Sec. 3.1: the "
+        "rate divided by 10 when validation accuracy stopped improving); a row stopped by "
+        "its epoch budget was still improving or had not run its last decrease.",
+        "",
+    ]
+    if deviations:
+        lines += ["Deviations from the paper's recipe, each forced by a measurement:", ""]
+        lines += ["| setting | here | paper | measured |", "|---|---|---|---|"]
+        for key, d in deviations.items():
+            lines.append(f"| `{key}` | {d.get('value')} | {d.get('paper')} | {d.get('why')} |")
+        lines.append("")
+    return lines
+
+
+def _geometry_lines(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["## Test geometry", ""]
+    lines += ["| Q | dense score map (4:3 image) | distinct multi-crop crops (of 25) |"]
+    lines += ["|---|---|---|"]
+    for g in rows:
+        h, w = g["score_map"]
+        lines.append(f"| {g['q']} | {h}x{w} | {g['distinct_crops']} |")
+    single = all(g["score_map"][0] == 1 for g in rows)
+    lines += [
+        "",
+        "Where the score map has one row, dense evaluation is a single view of the whole "
+        "image rather than a pool over many positions, and Table 5's dense against "
+        "multi-crop comparison here weighs one whole-image view against the distinct crops "
+        "above, not the boundary effects of Sec. 4.3."
+        if single
+        else "Dense evaluation pools a score map of several positions at these scales, as in "
+        "the paper.",
+        "",
+    ]
+    return lines
+
+
 def _environment_lines(runs: dict) -> list[str]:
     seeds = ", ".join(str(s) for s in runs["seeds"]) or "not recorded"
     lines = ["## Environment", "", f"Training seed: {seeds}.", ""]
@@ -165,7 +315,9 @@ def _environment_lines(runs: dict) -> list[str]:
     return lines
 
 
-def render_markdown(profile: str, info: dict, metrics: dict, claims: list[dict]) -> str:
+def render_markdown(
+    profile: str, info: dict, metrics: dict, claims: list[dict], deviations: dict | None = None
+) -> str:
     """``report.md``: the tables in the paper's layout and the claims check."""
     rows = [k for k in metrics if not k.startswith("fusion-")]
     jitter = [k for k in rows if k in ("D-jitter", "E-jitter")]
@@ -234,7 +386,9 @@ def render_markdown(profile: str, info: dict, metrics: dict, claims: list[dict])
             "or disagreement here says how the paper's recipe behaves at this scale, "
             "not whether the paper is right.",
         ]
-    lines += ["", *_environment_lines(training_runs(metrics))]
+    lines += ["", *_training_lines(row_training(metrics), deviations or {})]
+    lines += _geometry_lines(_geometry_rows(metrics))
+    lines += _environment_lines(training_runs(metrics))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -255,13 +409,14 @@ def depth_rows(metrics: dict) -> list[dict]:
     return sorted(out, key=lambda r: (r["weight_layers"], r["net"]))
 
 
-def write_report(profile: str) -> dict:
+def write_report(profile: str, settings: dict | None = None) -> dict:
     """Write ``reports/results.json``, ``reports/report.md`` and ``reports/depth.csv``."""
     info = json.loads(DATA_INFO.read_text())
     metrics = load_metrics()
     claims = check_claims(metrics, load_correct(metrics))
     first = next(iter(metrics.values()), {})
     num_classes = next(iter(first.values()), {}).get("num_classes", len(info.get("classes", [])))
+    deviations = stated_deviations(settings or {})
     results = {
         "profile": profile,
         "dataset": Path(info.get("source") or info.get("root", "")).name,
@@ -269,11 +424,14 @@ def write_report(profile: str) -> dict:
         "rows": result_rows(metrics),
         "claims": claims,
         "training": training_runs(metrics),
+        "rows_trained": row_training(metrics),
+        "deviations": deviations,
+        "geometry": _geometry_rows(metrics),
     }
     write_json(REPORTS / "results.json", results)
     md = REPORTS / "report.md"
     tmp = md.with_name(f".{md.name}.tmp")
-    tmp.write_text(render_markdown(profile, info, metrics, claims))
+    tmp.write_text(render_markdown(profile, info, metrics, claims, deviations))
     tmp.replace(md)
     depth = depth_rows(metrics)
     csv = ["net,weight_layers,top1_error,top5_error"]
@@ -289,8 +447,8 @@ def write_report(profile: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """``python -m vgg_repro.pipeline.report``."""
     argparse.ArgumentParser(prog="python -m vgg_repro.pipeline.report").parse_args(argv)
-    name, _ = load_profile()
-    write_report(name)
+    name, settings = load_profile()
+    write_report(name, settings)
     return 0
 
 

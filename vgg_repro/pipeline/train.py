@@ -35,7 +35,14 @@ from vgg_repro.pipeline.common import (
     subset_view,
 )
 
-__all__ = ["export_model", "main", "row_config", "train", "train_argv"]
+__all__ = [
+    "export_model",
+    "main",
+    "row_config",
+    "train",
+    "train_argv",
+    "training_summary",
+]
 
 # The paper's config of each row (vgg_repro/configs/*.yaml).
 _CONFIG_ROW = {"s256": "S256", "s384": "S384", "jitter": "jitter"}
@@ -77,10 +84,33 @@ def train_argv(net: str, row: str, profile: dict, data_root: Path) -> list[str]:
             argv.append(f"--trainer.{key}={hardware[key]}")
     if hardware.get("num_workers") is not None:
         argv.append(f"--data.num_workers={hardware['num_workers']}")
+    if settings.get("seed") is not None:
+        argv.append(f"--seed_everything={settings['seed']}")
     for key, value in (settings.get("overrides") or {}).items():
         argv.append(f"--{key}={'null' if value is None else value}")
     argv.append("--trainer.enable_progress_bar=false")
     return argv
+
+
+def training_summary(loaded: dict) -> dict:
+    """How a finished run ended, from its last Lightning checkpoint.
+
+    ``epochs``: epochs trained in this run; ``lr_decreases``: the plateau schedule's
+    decreases; ``plateau``: whether the schedule stopped the run (its validation error
+    had stopped improving at the last rate, Sec. 3.1) rather than the epoch budget.
+    """
+    state = {}
+    for key, value in (loaded.get("callbacks") or {}).items():
+        if str(key).startswith("PlateauSchedule") and isinstance(value, dict):
+            state = value
+    hparams = loaded.get("hyper_parameters") or {}
+    decreases = int(state.get("decreases", 0))
+    most = int(hparams.get("max_lr_decreases", 3))
+    return {
+        "epochs": int(loaded.get("epoch", -1)) + 1,
+        "lr_decreases": min(decreases, most),
+        "plateau": decreases > most,
+    }
 
 
 def _fingerprint(argv: list[str], data_md5: str | None) -> str:
@@ -102,6 +132,7 @@ def export_model(ckpt: Path, out: Path, seed: int | None = None) -> dict:
     model, meta = checkpoints.model_from_loaded(loaded, ckpt)
     extra = {k: meta[k] for k in ("scale_min", "scale_max", "mean_rgb") if k in meta}
     extra |= {"std_rgb": [1.0, 1.0, 1.0], "seed": seed, "environment": run_environment()}
+    extra["training"] = training_summary(loaded)
     return checkpoints.save_model(out, model, meta["width"], meta["classes"], **extra)
 
 
