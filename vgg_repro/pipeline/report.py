@@ -289,18 +289,27 @@ def _geometry_lines(rows: list[dict]) -> list[str]:
     for g in rows:
         h, w = g["score_map"]
         lines.append(f"| {g['q']} | {h}x{w} | {g['distinct_crops']} |")
-    single = all(g["score_map"][0] == 1 for g in rows)
-    lines += [
-        "",
-        "Where the score map has one row, dense evaluation is a single view of the whole "
-        "image rather than a pool over many positions, and Table 5's dense against "
-        "multi-crop comparison here weighs one whole-image view against the distinct crops "
-        "above, not the boundary effects of Sec. 4.3."
-        if single
-        else "Dense evaluation pools a score map of several positions at these scales, as in "
-        "the paper.",
-        "",
-    ]
+    one = [g["q"] for g in rows if g["score_map"] == [1, 1]]
+    few = [g for g in rows if g["distinct_crops"] < 25]
+    text = []
+    if one:
+        text.append(
+            f"At Q = {', '.join(map(str, one))} the dense class score map has one position: "
+            "dense evaluation is one view of the whole image, so Table 5's comparison of "
+            "dense with multi-crop evaluation weighs that view against the distinct crops, "
+            "not the boundary effects that Sec. 4.3 discusses."
+        )
+    if len(one) < len(rows):
+        text.append(
+            "At the larger scales it pools a map of several positions, as in the paper "
+            "(7x7 FC6 on 256-pixel images gives 2x4 positions at 4:3)."
+        )
+    for g in few:
+        text.append(
+            f"At Q = {g['q']} the image is barely larger than the crop: the 5x5 grid has only "
+            f"{g['distinct_crops']} distinct crops."
+        )
+    lines += ["", " ".join(text), ""]
     return lines
 
 
