@@ -456,8 +456,8 @@ def test_report_states_training_deviations_and_geometry():
     assert "| A-s256 | 12 | 1 | plateau | 12.5 |" in lines  # the single-scale error
     assert any(line.startswith("| E-s256 | 12 | 1 | epoch budget |") for line in lines)
     assert "| `model.dropout` | 0.0 | 0.5 | 87.0% against 29.4% |" in lines
-    # Q = 37 on a 4:3 image: a 1x1 score map, 25 distinct crops.
-    assert "| 37 | 1x1 | 25 |" in lines
+    # Q = 37 on a 4:3 image: a 1x1 score map that sees 32 of its 37 rows, 25 distinct crops.
+    assert "| 37 | 1x1 | 86% | 25 |" in lines
 
 
 def test_report_writes_results_in_the_contract_format(tmp_path, monkeypatch):
