@@ -650,3 +650,28 @@ def test_seeds_summary_calls_significant_only_what_every_seed_gives(tmp_path, ca
     assert "| A s256 single-scale | 12.0 | 14.0 | 16.0 | 14.0 | 4.0 |" in md
     with pytest.raises(ConfigError, match="at least two seeds"):
         seeds.summarise({"seed-1": results("agrees", "agrees", 1.0)})
+
+
+def test_a_net_at_chance_is_no_evidence():
+    """A failed run (top-1 accuracy not above 1/classes) decides no claim."""
+    metrics = _metrics(better_deep=True)
+    metrics["A-LRN-s256"]["single-scale"]["top1_error"] = 89.5  # 10 classes: chance is 90
+    correct = _correct(metrics)
+    found = {c["id"]: c for c in claims.check_claims(metrics, correct)}
+    lrn = found["lrn"]
+    assert lrn["verdict"] == "inconclusive" and not lrn["holds"]
+    assert {"kind": "at_chance", "nets": ["A-LRN-s256 single-scale"]} in lrn["ours"]
+    assert "at chance, so no evidence: A-LRN-s256 single-scale" in claims.format_evidence(
+        lrn["ours"]
+    )
+    assert found["depth"]["verdict"] == "agrees"  # A-LRN is not part of it
+    md = report.render_markdown(
+        "miniature", {"classes": []}, metrics, list(found.values()), correct=correct
+    )
+    assert any(
+        line.startswith("| A-LRN-s256 |") and "at chance: a failed run" in line
+        for line in md.splitlines()
+    )
+    assert not any(
+        line.startswith("| A-s256 |") and "at chance" in line for line in md.splitlines()
+    )

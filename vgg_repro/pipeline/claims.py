@@ -114,6 +114,24 @@ def std_error(error_percent: float, n: int) -> float:
     return 100.0 * math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
 
 
+def at_chance(correct: np.ndarray, num_classes: int, alpha: float = 0.05) -> bool:
+    """Whether a top-1 accuracy is not significantly above chance (1 / classes).
+
+    An exact one-sided binomial test of the number of images right. A net at chance
+    is a failed run, never evidence for or against a claim.
+
+    >>> at_chance(np.array([True] * 11 + [False] * 89), 10)
+    True
+    >>> at_chance(np.array([True] * 30 + [False] * 70), 10)
+    False
+    """
+    from scipy.stats import binomtest
+
+    right = int(np.count_nonzero(correct))
+    test = binomtest(right, len(correct), 1.0 / num_classes, alternative="greater")
+    return bool(test.pvalue >= alpha)
+
+
 def combine(verdicts: Sequence[str]) -> str:
     """The verdict of a claim resting on several comparisons.
 
@@ -151,6 +169,8 @@ def format_evidence(items: Sequence[Mapping]) -> str:
                 f"{item['label']} {_signed(item['difference'], 1)} "
                 f"[{_signed(item['low'], 1)}, {_signed(item['high'], 1)}], p = {item['p']:.2g}"
             )
+        elif kind == "at_chance":
+            parts.append(f"at chance, so no evidence: {', '.join(item['nets'])}")
         elif kind == "count":
             parts.append(f"better for {item['better']} of {item['of']} nets")
         elif kind in ("slope", "gain"):
@@ -206,17 +226,31 @@ def check_claims(
     t3, t4, t5, t6 = paper.TABLE3, paper.TABLE4, paper.TABLE5, paper.TABLE6
     rows = {"s256": paper.S256, "s384": paper.S384, "jitter": paper.JITTER}
 
+    used: set[tuple[str, str]] = set()  # the results the claim being built rests on
+
     def have(*keys: tuple[str, str]) -> bool:
         return all(k in correct for k in keys)
 
     def err(key: tuple[str, str], label: str) -> dict:
+        used.add(key)
         return _error(label, metrics[key[0]][key[1]]["top1_error"], len(correct[key]))
 
     def pair(base: tuple[str, str], new: tuple[str, str], label: str, sign: int = -1) -> dict:
+        used.update((base, new))
         result = compare(correct[base], correct[new], paper_sign=sign)
         return {"kind": "comparison", "label": label, **result.as_dict()}
 
     def add(cid: str, verdict_: str, ours: list[dict], ref: list[dict]) -> None:
+        # A net at chance is a failed run: the claim is left undecided, and says why.
+        chance = sorted(
+            f"{stem} {setting}"
+            for stem, setting in used
+            if at_chance(correct[(stem, setting)], int(metrics[stem][setting]["num_classes"]))
+        )
+        used.clear()
+        if chance:
+            verdict_ = "inconclusive"
+            ours = [*ours, {"kind": "at_chance", "nets": chance}]
         claims.append(
             {"id": cid, "verdict": verdict_, "holds": verdict_ == "agrees", "ours": ours}
             | {"paper": ref}
@@ -270,6 +304,7 @@ def check_claims(
             return np.mean([100.0 * (m.mean(axis=axis) - s.mean(axis=axis)) for s, m in pairs], 0)
 
         samples = [correct[(s, k)] for s in stems for k in (single, "multi-scale")]
+        used.update((s, k) for s in stems for k in (single, "multi-scale"))
         value, low, high, p = paired_bootstrap(gain, samples)
         better = sum(
             metrics[s]["multi-scale"]["top1_error"] < metrics[s][single]["top1_error"]

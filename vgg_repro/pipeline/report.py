@@ -27,7 +27,14 @@ from vgg_repro.errors import ConfigError, VGGReproError
 from vgg_repro.evaluation.protocols import crop_grid
 from vgg_repro.evaluation.scales import test_scales
 from vgg_repro.evaluation.tables import render_table
-from vgg_repro.pipeline.claims import CLAIMS, VERDICTS, check_claims, format_evidence, std_error
+from vgg_repro.pipeline.claims import (
+    CLAIMS,
+    VERDICTS,
+    at_chance,
+    check_claims,
+    format_evidence,
+    std_error,
+)
 from vgg_repro.pipeline.common import (
     DATA_INFO,
     FUSION,
@@ -165,11 +172,12 @@ def training_runs(metrics: dict) -> dict:
     return {"seeds": sorted(seeds), "environments": environments}
 
 
-def row_training(metrics: dict) -> list[dict]:
+def row_training(metrics: dict, correct: dict | None = None) -> list[dict]:
     """How each row of Table 3 was trained: epochs, rate decreases, plateau reached.
 
     Read from the metrics files, which copy each ``model.pt``'s ``training`` entry
-    (:func:`vgg_repro.pipeline.train.training_summary`).
+    (:func:`vgg_repro.pipeline.train.training_summary`); with ``correct`` (per image,
+    from :func:`load_correct`), also whether its single-scale result is at chance.
     """
     out = []
     for net, row in ROWS:  # Table 3's order
@@ -187,9 +195,17 @@ def row_training(metrics: dict) -> list[dict]:
                 "lr_decreases": trained.get("lr_decreases"),
                 "plateau": trained.get("plateau"),
                 "single_scale_top1": entry.get("top1_error"),
+                "at_chance": _at_chance(stem, entries, correct),
             }
         )
     return out
+
+
+def _at_chance(stem: str, entries: dict, correct: dict | None) -> bool | None:
+    key = (stem, "single-scale")
+    if not correct or key not in correct:
+        return None
+    return at_chance(correct[key], int(entries["single-scale"]["num_classes"]))
 
 
 def geometry(q: int, crop: int, aspect: float = 4 / 3) -> dict:
@@ -271,6 +287,8 @@ def _training_lines(training: list[dict], deviations: dict) -> list[str]:
         stop = {True: "plateau", False: "epoch budget"}.get(t["plateau"], "not recorded")
         top1 = t["single_scale_top1"]
         top1 = "" if top1 is None else f"{top1:.1f}"
+        if t.get("at_chance"):
+            top1 += " (at chance: a failed run, not a result)"
         lines.append(f"| {t['row']} | {t['epochs']} | {t['lr_decreases']} | {stop} | {top1} |")
     lines += [
         "",
@@ -348,7 +366,12 @@ def _environment_lines(runs: dict) -> list[str]:
 
 
 def render_markdown(
-    profile: str, info: dict, metrics: dict, claims: list[dict], deviations: dict | None = None
+    profile: str,
+    info: dict,
+    metrics: dict,
+    claims: list[dict],
+    deviations: dict | None = None,
+    correct: dict | None = None,
 ) -> str:
     """``report.md``: the tables in the paper's layout and the claims check."""
     rows = [k for k in metrics if not k.startswith("fusion-")]
@@ -418,7 +441,7 @@ def render_markdown(
             "or disagreement here says how the paper's recipe behaves at this scale, "
             "not whether the paper is right.",
         ]
-    lines += ["", *_training_lines(row_training(metrics), deviations or {})]
+    lines += ["", *_training_lines(row_training(metrics, correct), deviations or {})]
     lines += _geometry_lines(_geometry_rows(metrics))
     lines += _environment_lines(training_runs(metrics))
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -445,7 +468,8 @@ def write_report(profile: str, settings: dict | None = None) -> dict:
     """Write ``reports/results.json``, ``reports/report.md`` and ``reports/depth.csv``."""
     info = json.loads(DATA_INFO.read_text())
     metrics = load_metrics()
-    claims = check_claims(metrics, load_correct(metrics))
+    correct = load_correct(metrics)
+    claims = check_claims(metrics, correct)
     first = next(iter(metrics.values()), {})
     num_classes = next(iter(first.values()), {}).get("num_classes", len(info.get("classes", [])))
     deviations = stated_deviations(settings or {})
@@ -456,14 +480,14 @@ def write_report(profile: str, settings: dict | None = None) -> dict:
         "rows": result_rows(metrics),
         "claims": claims,
         "training": training_runs(metrics),
-        "rows_trained": row_training(metrics),
+        "rows_trained": row_training(metrics, correct),
         "deviations": deviations,
         "geometry": _geometry_rows(metrics),
     }
     write_json(REPORTS / "results.json", results)
     md = REPORTS / "report.md"
     tmp = md.with_name(f".{md.name}.tmp")
-    tmp.write_text(render_markdown(profile, info, metrics, claims, deviations))
+    tmp.write_text(render_markdown(profile, info, metrics, claims, deviations, correct))
     tmp.replace(md)
     depth = depth_rows(metrics)
     csv = ["net,weight_layers,top1_error,top5_error"]
