@@ -301,48 +301,6 @@ class Results(SphinxDirective):
         title = _title(self, "How long each row of Table 3 trained in our reference run.")
         return [_table(title, header, rows, classes=["vgg-training"])]
 
-
-class Seeds(SphinxDirective):
-    """The reference run's seeds side by side, from reports/seeds/summary.json."""
-
-    has_content = False
-    optional_arguments = 1
-
-    def run(self) -> list[nodes.Node]:
-        default = Path(self.config.vgg_results_path).parent / "seeds" / "summary.json"
-        path = Path(self.arguments[0]) if self.arguments else default
-        if not path.is_absolute():
-            path = Path(self.env.srcdir) / path
-        self.env.note_dependency(str(path))
-        if not path.is_file():
-            return [_text(self, "No run with other seeds has been recorded yet.")]
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise self.error(f"{path}: not valid JSON ({err})") from err
-        runs = list(data.get("runs", []))
-        header = [_text(self, "Claim of the paper")]
-        header += [_data(n, "vgg-ltr") for n in runs] + [_text(self, "Over the seeds")]
-        rows = [
-            [_data(c["id"], "vgg-ltr")]
-            + [_text(self, v) for v in c["verdicts"]]
-            + [_text(self, c["verdict"])]
-            for c in data.get("claims", [])
-        ]
-        title = _title(self, "The claims' verdicts in each seed of the reference run.")
-        out = [_table(title, header, rows, classes=["vgg-seeds"])]
-        header = [_text(self, "Row")] + [_data(n, "vgg-ltr") for n in runs]
-        header += [_text(self, "Mean"), _text(self, "Spread (max - min)")]
-        rows = [
-            [_data(e["row"], "vgg-ltr")]
-            + [_data(f"{e['top1_error'][n]:.1f}", "vgg-number") for n in runs]
-            + [_data(f"{e['mean']:.1f}", "vgg-number")]
-            + [_data(f"{e['max'] - e['min']:.1f}", "vgg-number")]
-            for e in data.get("errors", [])
-        ]
-        title = _title(self, "Top-1 error (%) of each result in each seed.")
-        return out + [_table(title, header, rows, classes=["vgg-seeds"])]
-
     def _summary(self, data: dict[str, Any]) -> nodes.Node:
         fields = nodes.field_list(classes=["vgg-results-summary"])
         labels = (("Profile", "profile"), ("Dataset", "dataset"), ("Classes", "num_classes"))
@@ -388,6 +346,48 @@ class Seeds(SphinxDirective):
             "it is inconclusive.",
         )
         return [table, intro, rules]
+
+
+class Seeds(SphinxDirective):
+    """The reference run's seeds side by side, from reports/seeds/summary.json."""
+
+    has_content = False
+    optional_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        default = Path(self.config.vgg_results_path).parent / "seeds" / "summary.json"
+        path = Path(self.arguments[0]) if self.arguments else default
+        if not path.is_absolute():
+            path = Path(self.env.srcdir) / path
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            return [_text(self, "No run with other seeds has been recorded yet.")]
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise self.error(f"{path}: not valid JSON ({err})") from err
+        runs = list(data.get("runs", []))
+        header = [_text(self, "Claim of the paper")]
+        header += [_data(n, "vgg-ltr") for n in runs] + [_text(self, "Over the seeds")]
+        rows = [
+            [_data(c["id"], "vgg-ltr")]
+            + [_text(self, v) for v in c["verdicts"]]
+            + [_text(self, c["verdict"])]
+            for c in data.get("claims", [])
+        ]
+        title = _title(self, "The claims' verdicts in each seed of the reference run.")
+        out = [_table(title, header, rows, classes=["vgg-seeds"])]
+        header = [_text(self, "Row")] + [_data(n, "vgg-ltr") for n in runs]
+        header += [_text(self, "Mean"), _text(self, "Spread (max - min)")]
+        rows = [
+            [_data(e["row"], "vgg-ltr")]
+            + [_data(f"{e['top1_error'][n]:.1f}", "vgg-number") for n in runs]
+            + [_data(f"{e['mean']:.1f}", "vgg-number")]
+            + [_data(f"{e['max'] - e['min']:.1f}", "vgg-number")]
+            for e in data.get("errors", [])
+        ]
+        title = _title(self, "Top-1 error (%) of each result in each seed.")
+        return out + [_table(title, header, rows, classes=["vgg-seeds"])]
 
 
 def write_samples(app: Sphinx) -> None:

@@ -1,4 +1,4 @@
-"""The reference run's three training seeds, side by side (not a DVC stage).
+"""The reference run's three training seeds, side by side (not a DVC stage)::
 
     python -m vgg_repro.pipeline.seeds reports/seeds/seed-*.json --out reports/seeds/summary.md
 
