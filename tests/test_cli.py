@@ -27,3 +27,18 @@ def test_console_script_help_lists_commands():
     )
     assert result.returncode == 0
     assert "models" in result.stdout and "usage: vgg-repro" in result.stdout
+
+
+def test_python_m_vgg_repro_is_the_cli():
+    """``python -m vgg_repro`` works where the console script is not on the PATH."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "vgg_repro", "models", "--width", "0.0625"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
+    assert rows["E"][1:3] == ["vgg19", "19"]  # net E, 19 weight layers (Table 1)
