@@ -93,7 +93,7 @@ def summarise(runs: dict[str, dict]) -> dict:
 def render_summary(summary: dict) -> str:
     """The summary as Markdown: the claims table, then the errors with their spread."""
     names = summary["runs"]
-    lines = [f"# Three seeds of the `{summary['profile']}` profile", ""]
+    lines = [f"# {len(names)} training seeds of the `{summary['profile']}` profile", ""]
     lines += ["| claim | " + " | ".join(names) + " | over the seeds |"]
     lines += ["|---" * (len(names) + 2) + "|"]
     for c in summary["claims"]:
