@@ -108,6 +108,8 @@ def test_sample_grid_shows_every_class(tmp_path):
     assert np.asarray(grid)[:20, :20].std() > 0 and first.std() > 0
     with pytest.raises(ConfigError, match="fewer than 5"):
         synth.sample_grid(tmp_path, per_class=5)
+    with pytest.raises(ConfigError, match="has no class folders"):
+        synth.sample_grid(tmp_path / "nowhere")
 
 
 def test_committed_dataset_layout():
@@ -429,6 +431,8 @@ def test_deviations_take_their_value_from_the_overrides():
     assert report.stated_deviations(profile) == {
         "model.dropout": {"value": 0.0, "paper": 0.5, "why": "measured"}
     }
+    with pytest.raises(ConfigError, match="deviations.model.dropout needs 'paper' and 'why'"):
+        report.stated_deviations(dict(profile, deviations={"model.dropout": {"paper": 0.5}}))
     profile["deviations"]["model.lr"] = {"paper": 0.01, "why": "x"}
     with pytest.raises(ConfigError, match="deviations.model.lr explains a setting"):
         report.stated_deviations(profile)
@@ -650,6 +654,12 @@ def test_seeds_summary_calls_significant_only_what_every_seed_gives(tmp_path, ca
     assert "| A s256 single-scale | 12.0 | 14.0 | 16.0 | 14.0 | 4.0 |" in md
     with pytest.raises(ConfigError, match="at least two seeds"):
         seeds.summarise({"seed-1": results("agrees", "agrees", 1.0)})
+    smoke = dict(results("agrees", "agrees", 1.0), profile="smoke")
+    with pytest.raises(ConfigError, match="different profiles"):
+        seeds.summarise({"a": results("agrees", "agrees", 1.0), "b": smoke})
+    files[0].write_text("{not json")
+    with pytest.raises(ConfigError, match=f"cannot read the results file {files[0]}"):
+        seeds.main([*map(str, files), "--out", str(out)])
 
 
 def test_a_net_at_chance_is_no_evidence():

@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 
 from vgg_repro.errors import ConfigError
-from vgg_repro.pipeline.common import run_stage
+from vgg_repro.pipeline.common import run_stage, write_json
 
 __all__ = ["combine_verdicts", "error_spread", "main", "render_summary", "summarise"]
 
@@ -125,14 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as err:
             raise ConfigError(f"cannot read the results file {path}: {err}") from None
     summary = summarise(runs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in (
-        (args.out, render_summary(summary)),
-        (args.out.with_suffix(".json"), json.dumps(summary, indent=1, sort_keys=True) + "\n"),
-    ):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+    write_json(args.out.with_suffix(".json"), summary)
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp.write_text(render_summary(summary))
+    tmp.replace(args.out)
     for c in summary["claims"]:
         print(f"claim {c['id']}: {c['verdict']} ({', '.join(c['verdicts'])})")
     return 0
