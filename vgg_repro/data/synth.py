@@ -7,7 +7,8 @@ background of colour gradients, strokes, outlines and noise, and saved as a JPEG
 of random size and aspect ratio, like an ImageNet photo::
 
     vgg-repro data synth --out data/miniature          # the committed dataset
-    python -m vgg_repro.synth --out /tmp/tiny --train-per-class 2 --val-per-class 1
+    vgg-repro data synth --dataset transfer --out data/transfer   # Appendix B's data
+    vgg-repro data synth --out /tmp/tiny --train-per-class 2 --val-per-class 1
 
 The layout is ``OUT/{train,val}/CLASS/CLASS_SPLIT_NNNNN.jpg``. Every image has its
 own random generator seeded by ``(seed, split, class, index)``, so a run is
@@ -36,7 +37,10 @@ from vgg_repro.errors import ConfigError
 
 __all__ = [
     "CLASSES",
+    "DATASETS",
     "SPLITS",
+    "TRANSFER_CLASSES",
+    "TRANSFER_SPLITS",
     "draw_image",
     "generate",
     "main",
@@ -59,7 +63,24 @@ CLASSES: tuple[str, ...] = (
     "triangle",
 )
 SPLITS: tuple[str, ...] = ("train", "val")
-_SPLIT_ID = {"train": 0, "val": 1}
+_SPLIT_ID = {"train": 0, "val": 1, "test": 2}
+
+# The classes of data/transfer (Appendix B: descriptors of the trained nets on a
+# dataset that no net was trained on): ten other shapes, none of them one of
+# CLASSES, drawn the same way. Its splits are train (the classifier's) and test.
+TRANSFER_CLASSES: tuple[str, ...] = (
+    "chevron",
+    "diamond",
+    "hourglass",
+    "house",
+    "l-shape",
+    "pentagon",
+    "semicircle",
+    "t-shape",
+    "trapezoid",
+    "wedge",
+)
+TRANSFER_SPLITS: tuple[str, ...] = ("train", "test")
 
 # Defaults of the committed dataset data/miniature. The shorter sides, 40 to 96
 # pixels, straddle the miniature profile's training scales S = 37, 55 and
@@ -76,6 +97,9 @@ DEFAULTS = {
     "max_object": 0.9,
     "contrast": 100.0,
 }
+# data/transfer: Caltech-101's 30 training images per class (Appendix B, Table 11),
+# and 50 test images per class (500 in all: a standard error of about 2 points).
+TRANSFER_DEFAULTS = {"seed": 2016, "train_per_class": 30, "val_per_class": 50}
 _SUPERSAMPLE = 3  # draw at 3x and downsample: anti-aliased edges, like a photo
 
 
@@ -141,7 +165,35 @@ def shape_polygons(name: str) -> list[tuple[list[tuple[float, float]], bool]]:
         pts = [(-1, -0.25), (0.15, -0.25), (0.15, -0.65), (1, 0), (0.15, 0.65), (0.15, 0.25)]
         pts += [(-1, 0.25)]
         return [(pts, True)]
-    raise ConfigError(f"unknown synthetic class {name!r}; valid: {', '.join(CLASSES)}")
+    transfer = _transfer_polygon(name)
+    if transfer is not None:
+        return [(transfer, True)]
+    valid = ", ".join((*CLASSES, *TRANSFER_CLASSES))
+    raise ConfigError(f"unknown synthetic class {name!r}; valid: {valid}")
+
+
+def _transfer_polygon(name: str) -> list[tuple[float, float]] | None:
+    """The outline of a class of :data:`TRANSFER_CLASSES`, or None for another name."""
+    shapes: dict[str, list[tuple[float, float]]] = {
+        "chevron": [(-1, -0.7), (-0.4, -0.7), (0.3, 0), (-0.4, 0.7), (-1, 0.7), (-0.3, 0)],
+        "diamond": [(0, -1), (0.6, 0), (0, 1), (-0.6, 0)],
+        "hourglass": [(-0.8, -1), (0.8, -1), (0.12, 0), (0.8, 1), (-0.8, 1), (-0.12, 0)],
+        "house": [(0, -1), (0.9, -0.2), (0.9, 1), (-0.9, 1), (-0.9, -0.2)],
+        "l-shape": [(-0.8, -1), (-0.25, -1), (-0.25, 0.45), (0.8, 0.45), (0.8, 1), (-0.8, 1)],
+        "pentagon": _regular(5, 0.95, -math.pi / 2),
+        "semicircle": [(0.95 * math.cos(a), 0.3 - 0.95 * math.sin(a)) for a in _angles(0, 24)],
+        "t-shape": [(-1, -1), (1, -1), (1, -0.45), (0.28, -0.45), (0.28, 1), (-0.28, 1)]
+        + [(-0.28, -0.45), (-1, -0.45)],
+        "trapezoid": [(-0.45, -0.6), (0.45, -0.6), (1, 0.6), (-1, 0.6)],
+        "wedge": [(0, 0)] + [(0.95 * math.cos(a), 0.95 * math.sin(a)) for a in _angles(0.7, 32)],
+    }
+    return shapes.get(name)
+
+
+def _angles(start: float, n: int) -> list[float]:
+    """``n + 1`` angles from ``start`` to ``pi`` (semicircle) or ``2 pi - start`` (wedge)."""
+    stop = math.pi if start == 0 else 2 * math.pi - start
+    return [start + (stop - start) * k / n for k in range(n + 1)]
 
 
 def _luma(rgb) -> float:
@@ -225,13 +277,14 @@ def draw_image(
     min_object: float = DEFAULTS["min_object"],
     max_object: float = DEFAULTS["max_object"],
     contrast: float = DEFAULTS["contrast"],
+    classes: tuple[str, ...] = CLASSES,
 ) -> Image.Image:
     """Draw one image; the same arguments give the same pixels.
 
     Args:
         seed: the dataset's seed.
-        split: ``"train"`` or ``"val"``.
-        class_index: position of the class in :data:`CLASSES`.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        class_index: position of the class in ``classes``.
         index: the image's number within its class and split.
         min_side: smallest shorter side, in pixels.
         max_side: largest shorter side, in pixels.
@@ -241,6 +294,7 @@ def draw_image(
         max_object: largest object, likewise.
         contrast: least brightness difference between the object and the background
             around it, in grey levels (0..255).
+        classes: the dataset's class names (:data:`CLASSES` or :data:`TRANSFER_CLASSES`).
 
     Returns:
         An RGB image of random size: shorter side in ``[min_side, max_side]``,
@@ -274,7 +328,7 @@ def draw_image(
     fill = object_colour(rng, local, contrast)
     mask = Image.new("L", canvas.size, 0)
     mdraw = ImageDraw.Draw(mask)
-    for points, filled in shape_polygons(CLASSES[class_index]):
+    for points, filled in shape_polygons(classes[class_index]):
         mdraw.polygon(_transform(points, cx, cy, size, angle), fill=255 if filled else 0)
     # A little shading on the object so that it is not a flat colour either.
     shade = np.asarray(fill, dtype=np.float32) * rng.uniform(0.85, 1.0, size=(h * k, w * k, 1))
@@ -290,26 +344,40 @@ def draw_image(
 def generate(
     out: str | Path,
     *,
-    seed: int = DEFAULTS["seed"],
-    train_per_class: int = DEFAULTS["train_per_class"],
-    val_per_class: int = DEFAULTS["val_per_class"],
+    seed: int | None = None,
+    train_per_class: int | None = None,
+    val_per_class: int | None = None,
     min_side: int = DEFAULTS["min_side"],
     max_side: int = DEFAULTS["max_side"],
     clutter: int = DEFAULTS["clutter"],
     min_object: float = DEFAULTS["min_object"],
     max_object: float = DEFAULTS["max_object"],
     contrast: float = DEFAULTS["contrast"],
-    num_classes: int = len(CLASSES),
+    num_classes: int | None = None,
+    dataset: str = "miniature",
 ) -> int:
     """Write the dataset under ``out`` and return the number of images written.
 
     JPEG quality varies between 75 and 95 per image (seeded), as in photos.
 
+    ``dataset`` chooses the classes and splits: ``"miniature"`` (:data:`CLASSES`,
+    ``train`` and ``val``) or ``"transfer"`` (:data:`TRANSFER_CLASSES`, ``train``
+    and ``test``; ``val_per_class`` then counts the test images). The counts and
+    the seed default to the committed dataset's (:data:`DEFAULTS`,
+    :data:`TRANSFER_DEFAULTS`).
+
     Raises:
         ConfigError: on a count below 1, too many classes or bad side bounds.
     """
-    if not 1 <= num_classes <= len(CLASSES):
-        raise ConfigError(f"num_classes must be in 1..{len(CLASSES)}; got {num_classes}")
+    if dataset not in DATASETS:
+        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    classes, splits, defaults = DATASETS[dataset]
+    seed = defaults["seed"] if seed is None else seed
+    train_per_class = defaults["train_per_class"] if train_per_class is None else train_per_class
+    val_per_class = defaults["val_per_class"] if val_per_class is None else val_per_class
+    num_classes = len(classes) if num_classes is None else num_classes
+    if not 1 <= num_classes <= len(classes):
+        raise ConfigError(f"num_classes must be in 1..{len(classes)}; got {num_classes}")
     if train_per_class < 1 or val_per_class < 1:
         raise ConfigError("--train-per-class and --val-per-class must be at least 1")
     if not 8 <= min_side <= max_side:
@@ -323,9 +391,9 @@ def generate(
         raise ConfigError(f"contrast must be in [0, 255) grey levels; got {contrast}")
     out = Path(out)
     count = 0
-    for split, per_class in (("train", train_per_class), ("val", val_per_class)):
+    for split, per_class in zip(splits, (train_per_class, val_per_class), strict=True):
         for c in range(num_classes):
-            folder = out / split / CLASSES[c]
+            folder = out / split / classes[c]
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(per_class):
                 img = draw_image(
@@ -339,11 +407,12 @@ def generate(
                     min_object=min_object,
                     max_object=max_object,
                     contrast=contrast,
+                    classes=classes,
                 )
                 quality = int(
                     np.random.default_rng([seed, 7, _SPLIT_ID[split], c, i]).integers(75, 96)
                 )
-                img.save(folder / f"{CLASSES[c]}_{split}_{i:05d}.jpg", quality=quality)
+                img.save(folder / f"{classes[c]}_{split}_{i:05d}.jpg", quality=quality)
                 count += 1
     return count
 
@@ -384,18 +453,40 @@ def sample_grid(
     return grid
 
 
+DATASETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict]] = {
+    "miniature": (CLASSES, SPLITS, DEFAULTS),
+    "transfer": (TRANSFER_CLASSES, TRANSFER_SPLITS, TRANSFER_DEFAULTS),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``vgg-repro data synth``: write the synthetic dataset."""
     parser = argparse.ArgumentParser(
         prog="vgg-repro data synth",
-        description="Write the synthetic shapes dataset in the ImageNet folder layout "
-        "(OUT/train/CLASS/*.jpg, OUT/val/CLASS/*.jpg). The defaults make data/miniature.",
+        description="Write a synthetic shapes dataset in the ImageNet folder layout "
+        "(OUT/SPLIT/CLASS/*.jpg). With the defaults, --dataset miniature makes "
+        "data/miniature (train, val) and --dataset transfer makes data/transfer "
+        "(train, test: ten other shapes, for the Appendix B descriptors).",
     )
     parser.add_argument("--out", required=True, help="output folder (e.g. data/miniature)")
-    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    parser.add_argument("--classes", type=int, default=len(CLASSES), help="number of classes")
-    parser.add_argument("--train-per-class", type=int, default=DEFAULTS["train_per_class"])
-    parser.add_argument("--val-per-class", type=int, default=DEFAULTS["val_per_class"])
+    parser.add_argument(
+        "--dataset", choices=list(DATASETS), default="miniature", help="which classes and splits"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="default: the dataset's")
+    parser.add_argument(
+        "--classes", type=int, default=None, help="number of classes (default: all)"
+    )
+    parser.add_argument(
+        "--train-per-class", type=int, default=None, help="default: the dataset's (400; 30)"
+    )
+    parser.add_argument(
+        "--val-per-class",
+        "--test-per-class",
+        dest="val_per_class",
+        type=int,
+        default=None,
+        help="images per class of the second split, val or test (default: 150; 50)",
+    )
     parser.add_argument("--min-side", type=int, default=DEFAULTS["min_side"])
     parser.add_argument("--max-side", type=int, default=DEFAULTS["max_side"])
     parser.add_argument(
@@ -432,8 +523,9 @@ def main(argv: list[str] | None = None) -> int:
         max_object=args.max_object,
         contrast=args.contrast,
         num_classes=args.classes,
+        dataset=args.dataset,
     )
-    print(f"wrote {n} images of {args.classes} classes under {args.out}")
+    print(f"wrote {n} images of the {args.dataset} dataset under {args.out}")
     return 0
 
 

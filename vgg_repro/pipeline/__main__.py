@@ -2,6 +2,7 @@
 
 python -m vgg_repro.pipeline train A s256      # = python -m vgg_repro.pipeline.train A s256
 python -m vgg_repro.pipeline pin-data          # = python -m vgg_repro.pipeline.check_data --pin
+python -m vgg_repro.pipeline pin-data transfer.dvc   # the same for the Appendix B data
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ STAGES = {
     "train": "train",
     "evaluate": "evaluate",
     "fuse": "fuse",
+    "transfer": "transfer",
     "report": "report",
 }
 

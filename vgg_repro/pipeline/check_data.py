@@ -78,27 +78,7 @@ def check_data(profile: dict, data_dvc: Path = DATA_DVC) -> dict:
         raise DataError(f"{root} has no train/ and val/ folders: {hint}")
     info: dict = {"root": str(root), "md5": None}
     if profile.get("pinned"):
-        spec = _read_data_dvc(data_dvc)
-        pinned = (spec.get("meta") or {}).get("pinned")
-        outs = [o for o in spec.get("outs") or [] if Path(o.get("path", "")) == root]
-        if not pinned or not outs:
-            raise DataError(
-                f"{data_dvc} does not pin {root} (no meta.pinned, or no output at {root}); "
-                "restore it with `git checkout data.dvc`"
-            )
-        actual, nfiles = dir_md5(root)
-        if actual != pinned:
-            source = (spec.get("deps") or [{}])[0].get("path", "the source folder")
-            raise DataError(
-                f"the dataset in {root} (imported from {source}) differs from the one pinned "
-                f"in {data_dvc}: md5 {actual} ({nfiles} files), pinned {pinned}. DVC has "
-                f"re-imported it silently; the results in this repository were made with the "
-                f"pinned data. To go back: `git checkout -- {source} {data_dvc}` then "
-                f"`dvc repro`. To use the new data on purpose: `python -m vgg_repro.pipeline "
-                f"pin-data`, then commit {source} and {data_dvc}."
-            )
-        info["md5"] = actual
-        info["source"] = (spec.get("deps") or [{}])[0].get("path")
+        info["md5"], info["source"] = verify_pinned(root, data_dvc)
     classes = folders.check_classes(root, ("train", "val"))
     info["classes"] = classes
     info["images"] = {
@@ -113,8 +93,41 @@ def check_data(profile: dict, data_dvc: Path = DATA_DVC) -> dict:
     return info
 
 
+def verify_pinned(root: Path, data_dvc: Path = DATA_DVC) -> tuple[str, str | None]:
+    """The hash of ``root`` and its source folder, if ``data_dvc`` pins that hash.
+
+    ``data_dvc`` (``data.dvc``, ``transfer.dvc``) imports a committed folder into
+    ``root`` and records the hash the results were made with under ``meta.pinned``.
+
+    Raises:
+        DataError: ``root`` differs from the pin (the message says how to restore
+            the pinned data or how to re-pin on purpose), or ``data_dvc`` pins nothing.
+    """
+    spec = _read_data_dvc(data_dvc)
+    pinned = (spec.get("meta") or {}).get("pinned")
+    outs = [o for o in spec.get("outs") or [] if Path(o.get("path", "")) == root]
+    if not pinned or not outs:
+        raise DataError(
+            f"{data_dvc} does not pin {root} (no meta.pinned, or no output at {root}); "
+            f"restore it with `git checkout {data_dvc}`"
+        )
+    actual, nfiles = dir_md5(root)
+    pin_arg = "" if Path(data_dvc) == DATA_DVC else f" {data_dvc}"
+    if actual != pinned:
+        source = (spec.get("deps") or [{}])[0].get("path", "the source folder")
+        raise DataError(
+            f"the dataset in {root} (imported from {source}) differs from the one pinned "
+            f"in {data_dvc}: md5 {actual} ({nfiles} files), pinned {pinned}. DVC has "
+            f"re-imported it silently; the results in this repository were made with the "
+            f"pinned data. To go back: `git checkout -- {source} {data_dvc}` then "
+            f"`dvc repro`. To use the new data on purpose: `python -m vgg_repro.pipeline "
+            f"pin-data{pin_arg}`, then commit {source} and {data_dvc}."
+        )
+    return actual, (spec.get("deps") or [{}])[0].get("path")
+
+
 def pin_data(data_dvc: Path = DATA_DVC) -> str:
-    """Accept the current data on purpose: write its hash into ``data.dvc``'s ``meta.pinned``.
+    """Accept the current data on purpose: write its hash into ``meta.pinned`` of ``data_dvc``.
 
     Hashes the committed source folder (``deps``), which is what DVC imports.
     Only the ``pinned:`` line changes; DVC updates ``deps``/``outs`` on the next
@@ -128,7 +141,9 @@ def pin_data(data_dvc: Path = DATA_DVC) -> str:
         text = re.sub(r"^(\s+pinned:\s*)\S+", lambda m: m.group(1) + md5, text, flags=re.M)
     else:
         text = text.rstrip("\n") + f"\nmeta:\n  pinned: {md5}\n"
-    data_dvc.write_text(text)
+    tmp = data_dvc.with_name(f".{data_dvc.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, data_dvc)  # atomic: a killed run leaves the old pin, never half a file
     return md5
 
 
@@ -136,11 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m vgg_repro.pipeline.check_data [--pin]``."""
     parser = argparse.ArgumentParser(prog="python -m vgg_repro.pipeline.check_data")
     parser.add_argument(
-        "--pin", action="store_true", help="accept the current data: write its hash into data.dvc"
+        "--pin", action="store_true", help="accept the current data: write its hash into DVC_FILE"
+    )
+    parser.add_argument(
+        "dvc_file",
+        nargs="?",
+        default=str(DATA_DVC),
+        metavar="DVC_FILE",
+        help="with --pin: the file that pins the data (data.dvc, transfer.dvc)",
     )
     args = parser.parse_args(argv)
     if args.pin:
-        print(f"data.dvc now pins {pin_data()}; commit the data folder and data.dvc")
+        path = Path(args.dvc_file)
+        print(f"{path} now pins {pin_data(path)}; commit the data folder and {path}")
         return 0
     name, profile = load_profile()
     info = check_data(profile)
