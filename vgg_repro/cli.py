@@ -23,6 +23,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("vgg_repro.cli:models_main", "list the six configurations (Table 1, 2)"),
     "i18n": ("vgg_repro.i18n:main", "check the Arabic docs translation (coverage, glossary)"),
     "evaluate": ("vgg_repro.evaluation.cli:main", "error rates by the paper's test protocols"),
+    "features": (
+        "vgg_repro.evaluation.cli:features_main",
+        "image descriptors of fixed nets (Appendix B)",
+    ),
+    "transfer": (
+        "vgg_repro.evaluation.cli:transfer_main",
+        "a linear SVM on descriptors, scored on a test split (Appendix B)",
+    ),
     "fit": ("vgg_repro.training.cli:main", "train a net with the paper's recipe (LightningCLI)"),
     "validate": ("vgg_repro.training.cli:main", "validation error of a checkpoint (LightningCLI)"),
     "test": ("vgg_repro.training.cli:main", "test-split error of a checkpoint (LightningCLI)"),

@@ -1,4 +1,7 @@
-"""``vgg-repro evaluate``: the paper's testing (Sec. 3.2, Tables 3 to 6) over a data folder.
+"""``vgg-repro evaluate``, ``features``, ``transfer``: the paper's testing over a data folder.
+
+``evaluate`` is Sec. 3.2 and Tables 3 to 6; ``features`` and ``transfer`` are
+Appendix B (descriptors of fixed nets, and a linear SVM on them)::
 
     vgg-repro evaluate --ckpt runs/D/last.ckpt --data imagenet/val \\
         --protocol dense --scales multi --output metrics.json
@@ -6,8 +9,11 @@
         --protocol dense+multi-crop --scales 256,384,512          # fusion, Table 6
     vgg-repro evaluate --torchvision vgg16 --weights vgg16-397923af.pth \\
         --data imagenet/val --scales 256,384,512                  # torchvision's weights
+    vgg-repro features --ckpt D.pt --ckpt E.pt --data caltech/train --out train.npy
+    vgg-repro features --ckpt D.pt --ckpt E.pt --data caltech/test --out test.npy
+    vgg-repro transfer --features train.npy test.npy              # Table 11
 
-It prints the result in the layout of the paper's tables
+``evaluate`` prints the result in the layout of the paper's tables
 (:func:`vgg_repro.evaluation.tables.render_table`) and writes the metrics of
 :func:`vgg_repro.evaluation.runner.evaluate_folder` with ``--output``.
 """
@@ -27,7 +33,18 @@ from vgg_repro.evaluation.protocols import PROTOCOLS
 from vgg_repro.evaluation.runner import PRECISIONS, evaluate_folder
 from vgg_repro.evaluation.tables import render_table
 
-__all__ = ["main"]
+__all__ = ["features_main", "main", "transfer_main"]
+
+# Appendix B: the descriptors at Q = 256, 384, 512 (for the paper's 224 crops).
+PAPER_DESCRIPTOR_SCALES = (256, 384, 512)
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    """``--output``: written atomically, so a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,15 +158,139 @@ def main(argv: list[str] | None = None) -> int:
         precision=args.precision,
     )
     if args.output:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-        os.replace(tmp, out)
+        _write_json(Path(args.output), metrics)
     print(render_table([metrics], paper_numbers=args.paper_numbers))
     print(
         f"\n{metrics['n_images']} images, {metrics['num_classes']} classes, "
         f"{metrics['images_per_second']:.1f} images/s on {metrics['device']}"
+        + (f"; metrics written to {args.output}" if args.output else "")
+    )
+    return 0
+
+
+def _scale_list(text: str) -> list[int]:
+    """``--scales``: Q values such as ``256,384,512``."""
+    try:
+        scales = [int(q) for q in text.split(",") if q.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--scales {text!r}: give test scales Q as integers, e.g. 256,384,512"
+        ) from None
+    if not scales:
+        raise ConfigError("--scales is empty: give test scales Q, e.g. 256,384,512")
+    return scales
+
+
+def features_main(argv: list[str] | None = None) -> int:
+    """``vgg-repro features``: the Appendix B descriptors of a folder of images."""
+    from vgg_repro.evaluation.descriptors import (
+        AGGREGATIONS,
+        describe_folder,
+        load_descriptor_net,
+        save_features,
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="vgg-repro features",
+        description="Image descriptors of Appendix B: each net without its last FC layer "
+        "applied densely to the whole image at each scale Q, its FC7 activations averaged "
+        "over positions and over the image and its mirror image, the scales stacked or "
+        "averaged, then L2-normalised. Several nets are concatenated (Net-D & Net-E). "
+        "Writes FILE.npy (one row per image) and FILE.json (the files, labels, classes).",
+    )
+    parser.add_argument(
+        "--ckpt", action="append", default=[], metavar="PATH",
+        help="a vgg-repro model.pt or Lightning checkpoint; repeat to concatenate nets",
+    )  # fmt: skip
+    parser.add_argument(
+        "--torchvision", metavar="NAME",
+        help="also/instead torchvision's ImageNet weights for vgg11, vgg13, vgg16 or vgg19, "
+        "read from --weights (nothing is downloaded)",
+    )  # fmt: skip
+    parser.add_argument("--weights", metavar="FILE", help="torchvision state dict (.pth)")
+    parser.add_argument(
+        "--data", required=True, metavar="ROOT", help="images as ROOT/CLASS/IMAGE (one split)"
+    )
+    parser.add_argument("--out", required=True, metavar="FILE.npy", help="where to write them")
+    parser.add_argument(
+        "--scales", default=None, metavar="Q,Q,...",
+        help="test scales Q (default: the paper's 256,384,512 scaled by crop/224: "
+        "37,55,73 for the miniature's 32-pixel crops)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--aggregation", choices=AGGREGATIONS, default="stack",
+        help="stack the scales' descriptors (Caltech in the paper) or average them (VOC)",
+    )  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1... (default: auto)")
+    args = parser.parse_args(argv)
+    if not args.ckpt and not args.torchvision:
+        raise ConfigError("nothing to describe with: give --ckpt PATH or --torchvision NAME")
+    if bool(args.torchvision) != bool(args.weights):
+        raise ConfigError("--torchvision NAME and --weights FILE go together")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1; got {args.batch_size}")
+    nets = [load_descriptor_net(p) for p in args.ckpt]
+    if args.torchvision:
+        nets.append(load_descriptor_net(args.weights, torchvision=args.torchvision))
+    if args.scales is None:
+        crop = nets[0].model.crop_size
+        scales = [round(q * crop / 224) for q in PAPER_DESCRIPTOR_SCALES]
+    else:
+        scales = _scale_list(args.scales)
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = "cpu" if device == "auto" else device
+    described = describe_folder(
+        nets, args.data, scales, aggregation=args.aggregation, batch_size=args.batch_size,
+        device=device,
+    )  # fmt: skip
+    out = save_features(
+        args.out, described, nets=[n.source for n in nets], scales=scales,
+        aggregation=args.aggregation,
+    )  # fmt: skip
+    n, dim = described["features"].shape
+    print(f"{n} descriptors of {dim} dimensions ({len(nets)} nets, Q = {scales}) written to {out}")
+    return 0
+
+
+def transfer_main(argv: list[str] | None = None) -> int:
+    """``vgg-repro transfer``: a linear SVM on fixed descriptors (Appendix B)."""
+    from vgg_repro.evaluation.descriptors import load_features
+    from vgg_repro.evaluation.transfer import DEFAULT_CS, transfer
+
+    parser = argparse.ArgumentParser(
+        prog="vgg-repro transfer",
+        description="Train a linear SVM on the descriptors of a training split (C chosen "
+        "by cross-validation on it) and score it on a test split, the nets fixed: mean "
+        "class accuracy for single-label data (Caltech), mAP for multi-label (VOC).",
+    )
+    parser.add_argument(
+        "--features", nargs=2, required=True, metavar=("TRAIN.npy", "TEST.npy"),
+        help="descriptors written by vgg-repro features for the two splits",
+    )  # fmt: skip
+    parser.add_argument(
+        "--c", dest="cs", default=",".join(f"{c:g}" for c in DEFAULT_CS), metavar="C,C,...",
+        help="values of the SVM's C to cross-validate (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    parser.add_argument("--output", metavar="JSON", help="write the metrics here")
+    args = parser.parse_args(argv)
+    try:
+        cs = [float(c) for c in args.cs.split(",") if c.strip()]
+    except ValueError:
+        raise ConfigError(f"--c {args.cs!r}: give positive numbers, e.g. 0.1,1,10") from None
+    if args.folds < 2:
+        raise ConfigError(f"--folds must be at least 2; got {args.folds}")
+    train, test = (load_features(p) for p in args.features)
+    result = transfer(train, test, cs=cs, folds=args.folds)
+    if args.output:
+        _write_json(Path(args.output), result)
+    se = f" ± {result['std_error']:.1f}" if result.get("std_error") is not None else ""
+    name = "mean class accuracy" if result["metric"] == "mean_class_accuracy" else "mAP"
+    print(
+        f"{name}: {result['value']:.1f}%{se} on {result['n_test']} test images of "
+        f"{result['num_classes']} classes (C = {result['C']:g}, chosen by {result['folds']}-fold "
+        f"cross-validation on {result['n_train']} training images)"
         + (f"; metrics written to {args.output}" if args.output else "")
     )
     return 0
