@@ -100,6 +100,23 @@ CLAIMS: tuple[Claim, ...] = (
         "The fusion of two networks gives lower error than each network alone (Table 6).",
         "McNemar tests of the D and E fusion (multi-crop & dense) against each of the two nets.",
     ),
+    Claim(
+        "transfer_depth",
+        "The deep nets' descriptors generalise to other datasets: a linear classifier on "
+        "the fixed descriptors of D and E beats the less deep net A and a non-learned "
+        "representation (Appendix B, Table 11).",
+        "McNemar tests of D and of E against A and against the raw pixels of the centre "
+        "crop, on the test images of a dataset that no net was trained on (error: the "
+        "share of test images classified wrong).",
+    ),
+    Claim(
+        "transfer_combination",
+        "The descriptors of D and E concatenated transfer at least as well as each alone "
+        "(Appendix B, Table 11).",
+        "McNemar tests of D & E against D and against E on the same test images: agrees "
+        "when significantly better than both, disagrees when significantly worse than "
+        "either; no significant difference is inconclusive.",
+    ),
 )
 CLAIM_IDS = tuple(c.id for c in CLAIMS)
 
@@ -208,7 +225,9 @@ def _error(label: str, top1: float, n: int | None = None) -> dict:
 
 
 def check_claims(
-    metrics: Mapping[str, Mapping], correct: Mapping[tuple[str, str], np.ndarray]
+    metrics: Mapping[str, Mapping],
+    correct: Mapping[tuple[str, str], np.ndarray],
+    transfer: Mapping | None = None,
 ) -> list[dict]:
     """Each claim of :data:`CLAIMS`: the verdict of this run, with its evidence.
 
@@ -216,6 +235,9 @@ def check_claims(
         metrics: stem (``D-jitter``, ``fusion-D+E``) -> the stage's metrics file.
         correct: ``(stem, setting)`` -> per validation image, whether the top-1 class
             is right (the same images, in the same order, for every entry).
+        transfer: the transfer stage's results, if run: ``{"descriptors": name ->
+            its metrics (``value``, ``num_classes``...), "correct": name -> per test
+            image of the transfer set, whether it was classified right}``.
 
     Returns:
         One dict per claim whose results were run (the others are left out), with
@@ -224,6 +246,13 @@ def check_claims(
     """
     claims = []
     t3, t4, t5, t6 = paper.TABLE3, paper.TABLE4, paper.TABLE5, paper.TABLE6
+    if transfer:  # the transfer set's results under the stem "transfer", for add()'s check
+        descriptors = transfer["descriptors"]
+        metrics = {**metrics, "transfer": {n: dict(e) for n, e in descriptors.items()}}
+        correct = {
+            **correct,
+            **{("transfer", n): np.asarray(c) for n, c in transfer["correct"].items()},
+        }
     rows = {"s256": paper.S256, "s384": paper.S384, "jitter": paper.JITTER}
 
     used: set[tuple[str, str]] = set()  # the results the claim being built rests on
@@ -353,5 +382,47 @@ def check_claims(
             _error("E", t5[("E", "dense+multi-crop")][0]),
         ]
         add("fusion", combine([t["verdict"] for t in tests]), ours, ref)
+    if transfer:
+        _transfer_claims(transfer, add, used)
     order = {cid: i for i, cid in enumerate(CLAIM_IDS)}
     return sorted(claims, key=lambda c: order[c["id"]])
+
+
+def _transfer_claims(transfer: Mapping, add, used: set) -> None:
+    """The two claims of Appendix B, from the transfer stage's per-image results.
+
+    The descriptors' errors go into the same paired tests as the other claims'. The
+    raw-pixel baseline is not a net: a baseline at chance is no failed run, so it
+    takes no part in the at-chance check.
+    """
+    entries, right = transfer["descriptors"], transfer["correct"]
+    t11 = paper.TABLE11
+    caltech = paper.TABLE11_DATASETS.index("Caltech-101")
+
+    def err(name: str) -> dict:
+        used.add(("transfer", name))
+        return _error(name, 100.0 - entries[name]["value"], len(right[name]))
+
+    def pair(base: str, new: str) -> dict:
+        if base != "pixels":
+            used.add(("transfer", base))
+        used.add(("transfer", new))
+        result = compare(right[base], right[new], paper_sign=-1)
+        return {"kind": "comparison", "label": f"{new} − {base}", **result.as_dict()}
+
+    def ref(name: str) -> dict:  # Table 11, Caltech-101: mean class recall -> error
+        return _error(f"{name} Caltech-101", 100.0 - t11[name][caltech][0])
+
+    if all(k in right for k in ("A", "D", "E", "pixels")):
+        tests = [pair(base, deep) for deep in "DE" for base in ("A", "pixels")]
+        ours = [err("A"), err("D"), err("E")]
+        ours.append(_error("pixels", 100.0 - entries["pixels"]["value"], len(right["pixels"])))
+        add("transfer_depth", combine([t["verdict"] for t in tests]), ours + tests, [
+            ref("D"), ref("E")
+        ])  # fmt: skip
+    if all(k in right for k in ("D", "E", "D+E")):
+        tests = [pair(single, "D+E") for single in "DE"]
+        ours = [err("D+E"), err("D"), err("E"), *tests]
+        add("transfer_combination", combine([t["verdict"] for t in tests]), ours, [
+            ref("D+E"), ref("D"), ref("E")
+        ])  # fmt: skip

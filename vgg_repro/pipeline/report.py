@@ -1,8 +1,8 @@
-"""Stage ``report``: Tables 3 to 6 for what was run, and the check of the paper's claims.
+"""Stage ``report``: Tables 3 to 6 and 11 for what was run, and the check of the paper's claims.
 
     python -m vgg_repro.pipeline.report
 
-Reads the metrics files of the ``evaluate`` and ``fuse`` stages and writes
+Reads the metrics files of the ``evaluate``, ``fuse`` and ``transfer`` stages and writes
 
 - ``reports/results.json``: every result as a row with typed fields (the nets, the
   training scale ``[lo, hi]``, the protocol, the test scales, the errors and, where
@@ -49,7 +49,9 @@ from vgg_repro.pipeline.common import (
 )
 
 __all__ = [
+    "TABLE11",
     "geometry",
+    "load_transfer",
     "load_metrics",
     "main",
     "result_rows",
@@ -100,6 +102,91 @@ def load_correct(metrics: dict[str, dict], folder: Path = POSTERIORS) -> dict:
             )
         files = own
     return correct
+
+
+# The transfer stage's output (vgg_repro.pipeline.transfer.TABLE11_PATH; a test checks
+# that the two agree): read here without importing that stage's descriptor code.
+TABLE11 = METRICS / "transfer" / "table11.json"
+
+
+def load_transfer(path: Path = TABLE11, folder: Path = POSTERIORS / "transfer") -> dict | None:
+    """The transfer stage's metrics and per-image results, or None if it has not run.
+
+    Returns:
+        The stage's ``table11.json`` with ``correct`` added: descriptor -> per test
+        image, whether it was classified right (single-label data only).
+    """
+    if not path.is_file():
+        return None
+    table = json.loads(path.read_text())
+    correct = {}
+    for name in table.get("descriptors", {}):
+        file = folder / f"{name}.npy"
+        if file.is_file():
+            correct[name] = np.load(file)
+    return table | {"correct": correct}
+
+
+def transfer_rows(transfer: dict | None) -> list[dict]:
+    """Table 11's rows: per descriptor, ours (percent, with its standard error) and the
+    paper's four datasets where it has the same descriptor."""
+    if not transfer:
+        return []
+    rows = []
+    order = ["A", "B", "C", "D", "E", "D+E", "pixels"]  # Table 1's order, then the others
+    by_order = sorted(transfer["descriptors"], key=lambda n: (order + [n]).index(n))
+    for name in by_order:
+        entry = transfer["descriptors"][name]
+        ref = paper.TABLE11.get(name)
+        # Caltech's entries carry the paper's ± over splits; the table shows the mean.
+        means = None if ref is None else [r[0] if isinstance(r, tuple) else r for r in ref]
+        se = entry.get("std_error")
+        rows.append(
+            {
+                "descriptor": name,
+                "layers": models.num_weight_layers(name) if name in tuple("ABCDE") else None,
+                "metric": entry["metric"],
+                "value": round(float(entry["value"]), 4),
+                "std_error": None if se is None else round(float(se), 4),
+                "dim": entry["dim"],
+                "C": entry["C"],
+                "paper": None
+                if means is None
+                else dict(zip(paper.TABLE11_DATASETS, means, strict=True)),
+            }
+        )
+    return rows
+
+
+def _transfer_lines(transfer: dict | None) -> list[str]:
+    rows = transfer_rows(transfer)
+    if not rows:
+        return []
+    first = next(iter(transfer["descriptors"].values()))
+    metric = "mean class accuracy" if first["metric"] == "mean_class_accuracy" else "mAP"
+    head = ["descriptor", "dimensions", f"ours ({metric}, %)", *paper.TABLE11_DATASETS]
+    lines = [
+        "## Table 11: the descriptors on another dataset (Appendix B)",
+        "",
+        f"Data: `{transfer['data']}`, {first['num_classes']} classes that no net was trained "
+        f"on, {first['n_train']} training and {first['n_test']} test images. Each net is "
+        f"fixed; its descriptors at Q = {transfer['scales']} (the paper's, scaled by the "
+        f"crop) are {'stacked' if transfer['aggregation'] == 'stack' else 'averaged'} and "
+        "L2-normalised, and a linear SVM, C chosen by cross-validation on the training "
+        "images, is scored on the test images. The paper's columns: its ImageNet nets on "
+        "VOC (mAP) and Caltech (mean class recall).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    names = {"pixels": "raw pixels (crop)", "D+E": "D & E"}
+    for r in rows:
+        se = "" if r["std_error"] is None else f" ± {r['std_error']:.1f}"
+        ref = r["paper"] or {}
+        cells = [f"{ref[d]:.1f}" if d in ref else "" for d in paper.TABLE11_DATASETS]
+        label = names.get(r["descriptor"], r["descriptor"])
+        lines.append(f"| {label} | {r['dim']} | {r['value']:.1f}{se} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _row_of(stem: str) -> str:
@@ -372,6 +459,7 @@ def render_markdown(
     claims: list[dict],
     deviations: dict | None = None,
     correct: dict | None = None,
+    transfer: dict | None = None,
 ) -> str:
     """``report.md``: the tables in the paper's layout and the claims check."""
     rows = [k for k in metrics if not k.startswith("fusion-")]
@@ -405,6 +493,7 @@ def render_markdown(
     ):
         if text:
             lines += [text, ""]
+    lines += _transfer_lines(transfer)
     counts = {v: sum(c["verdict"] == v for c in claims) for v in VERDICTS}
     lines += [
         "## The paper's claims",
@@ -469,7 +558,8 @@ def write_report(profile: str, settings: dict | None = None) -> dict:
     info = json.loads(DATA_INFO.read_text())
     metrics = load_metrics()
     correct = load_correct(metrics)
-    claims = check_claims(metrics, correct)
+    transfer = load_transfer()
+    claims = check_claims(metrics, correct, transfer)
     first = next(iter(metrics.values()), {})
     num_classes = next(iter(first.values()), {}).get("num_classes", len(info.get("classes", [])))
     deviations = stated_deviations(settings or {})
@@ -483,11 +573,12 @@ def write_report(profile: str, settings: dict | None = None) -> dict:
         "rows_trained": row_training(metrics, correct),
         "deviations": deviations,
         "geometry": _geometry_rows(metrics),
+        "transfer": transfer_rows(transfer),
     }
     write_json(REPORTS / "results.json", results)
     md = REPORTS / "report.md"
     tmp = md.with_name(f".{md.name}.tmp")
-    tmp.write_text(render_markdown(profile, info, metrics, claims, deviations, correct))
+    tmp.write_text(render_markdown(profile, info, metrics, claims, deviations, correct, transfer))
     tmp.replace(md)
     depth = depth_rows(metrics)
     csv = ["net,weight_layers,top1_error,top5_error"]
