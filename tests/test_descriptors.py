@@ -230,3 +230,28 @@ def test_transfer_claims_follow_the_paired_tests():
 
 def test_report_reads_the_transfer_stage_output():
     assert report.TABLE11 == transfer_stage.TABLE11_PATH
+
+
+def test_data_split_draws_a_seeded_train_test_split(tmp_path, capsys):
+    """Caltech's layout (CLASS/IMAGE, no split) into train/ and test/, Table 11's way."""
+    source = tmp_path / "categories"
+    for name, n in (("ant", 5), ("bee", 4), ("BACKGROUND_Google", 1)):
+        (source / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (8, 8)).save(source / name / f"image_{i:04d}.jpg")
+    argv = ["data", "split", str(source), "--train-per-class", "3", "--skip", "BACKGROUND_Google"]
+    assert cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert cli.main([*argv, "--out", str(tmp_path / "b")]) == 0
+    listing = {p.relative_to(tmp_path / "a").as_posix() for p in (tmp_path / "a").rglob("*.jpg")}
+    again = {p.relative_to(tmp_path / "b").as_posix() for p in (tmp_path / "b").rglob("*.jpg")}
+    assert listing == again and len(listing) == 9  # seeded: the same split twice
+    assert len(list((tmp_path / "a" / "train" / "ant").iterdir())) == 3
+    assert len(list((tmp_path / "a" / "test" / "bee").iterdir())) == 1
+    assert not (tmp_path / "a" / "train" / "BACKGROUND_Google").exists()
+    # Nothing is overwritten; a class too small to leave test images is named.
+    assert cli.main([*argv, "--out", str(tmp_path / "a")]) == 2
+    small = ["data", "split", str(source), "--train-per-class", "4", "--skip", "BACKGROUND_Google"]
+    assert cli.main([*small, "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "exists: give a new folder" in err[0] and "bee has 4 images" in err[1]
+    assert not (tmp_path / "c").exists()

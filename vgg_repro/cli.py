@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("vgg_repro.training.cli:main", "train a net with the paper's recipe (LightningCLI)"),
     "validate": ("vgg_repro.training.cli:main", "validation error of a checkpoint (LightningCLI)"),
     "test": ("vgg_repro.training.cli:main", "test-split error of a checkpoint (LightningCLI)"),
-    "data": ("vgg_repro.data.cli:main", "dataset tools: stats, convert-val, synth, prepare"),
+    "data": ("vgg_repro.data.cli:main", "dataset tools: stats, convert-val, synth, prepare, split"),
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test")
 

@@ -4,6 +4,7 @@ vgg-repro data stats ROOT [--output stats.json]     # mean RGB + RGB PCA of ROOT
 vgg-repro data convert-val FLAT_VAL LABELS --output ROOT/val [--synsets FILE] [--copy]
 vgg-repro data synth ...                             # the miniature dataset
 vgg-repro data prepare SRC DST --max-side N          # shrink images once, for speed
+vgg-repro data split SRC --out ROOT --train-per-class 30   # train/ and test/ (Appendix B)
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    """``vgg-repro data stats|convert-val|synth|prepare``."""
+    """``vgg-repro data stats|convert-val|synth|prepare|split``."""
     if argv and argv[0] == "synth":
         from vgg_repro.data import synth
 
         return int(synth.main(argv[1:]) or 0)
+    if argv and argv[0] == "split":
+        from vgg_repro.data import split
+
+        return int(split.main(argv[1:]) or 0)
     if argv and argv[0] == "prepare":
         from vgg_repro.data import prepare
 
@@ -28,6 +33,7 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("synth", help="write the miniature dataset (see 'vgg-repro data synth --help')")
     sub.add_parser("prepare", help="shrink images to the largest S/Q, once, for faster loading")
+    sub.add_parser("split", help="split CLASS folders into train/ and test/ (Caltech, Table 11)")
     p = sub.add_parser("stats", help="mean RGB and RGB PCA of ROOT/train (for data.stats)")
     p.add_argument("root")
     p.add_argument("--output", "-o", help="write JSON here (default: print it)")
