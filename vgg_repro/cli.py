@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("vgg_repro.cli:models_main", "list the six configurations (Table 1, 2)"),
     "i18n": ("vgg_repro.i18n:main", "check the Arabic docs translation (coverage, glossary)"),
     "evaluate": ("vgg_repro.evaluation.cli:main", "error rates by the paper's test protocols"),
+    "predict": (
+        "vgg_repro.evaluation.cli:predict_main",
+        "the most likely classes of images (dense evaluation)",
+    ),
     "features": (
         "vgg_repro.evaluation.cli:features_main",
         "image descriptors of fixed nets (Appendix B)",

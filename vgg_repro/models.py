@@ -17,7 +17,9 @@ Weights move to and from torchvision with :func:`from_torchvision` and
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -250,8 +252,9 @@ def build(
     *,
     crop_size: int = 224,
     init: str = "paper",
+    weights: str | os.PathLike | Mapping[str, Any] | None = None,
 ) -> VGG:
-    """Build a VGG network of the paper (Table 1).
+    """Build a VGG network of the paper (Table 1), with trained weights if given.
 
     Args:
         name: ``A``, ``A-LRN``, ``B``, ``C``, ``D``, ``E`` or an alias
@@ -262,14 +265,23 @@ def build(
         dropout: dropout ratio on FC6 and FC7 (Sec. 3.1: 0.5).
         crop_size: the training crop side, a multiple of 32 (224 in the paper).
         init: ``"paper"``, ``"xavier"`` or ``"none"``; see :func:`init_weights`.
+        weights: trained weights, as timm's ``checkpoint_path``: a pipeline
+            ``model.pt``, a Lightning checkpoint of ``vgg-repro fit``, a torchvision
+            state dict file (``vgg16-397923af.pth``; nothing is downloaded), or a state
+            dict. A vgg-repro file also sets ``num_classes``, ``width``, ``crop_size``
+            and ``dropout`` from its description; a torchvision one sets
+            ``num_classes`` from its last layer. The result is in eval mode.
 
     Returns:
         The network in classifier form; ``to_dense`` gives its dense form.
 
     Raises:
         ConfigError: on an unknown name, ``width <= 0``, a bad crop size,
-            ``num_classes < 1`` or a dropout ratio outside [0, 1).
+            ``num_classes < 1``, a dropout ratio outside [0, 1), or weights that are
+            unreadable or of another configuration.
     """
+    if weights is not None:
+        return _build_with_weights(name, weights, num_classes, width, dropout, crop_size)
     key = canonical_name(name)
     if not (isinstance(width, int | float) and math.isfinite(width) and width > 0):
         raise ConfigError(f"width must be a positive number (1.0 = the paper's net); got {width!r}")
@@ -285,6 +297,55 @@ def build(
     model = VGG(key, features, channels, num_classes, _scaled(FC_WIDTH, width), dropout, crop_size)
     init_weights(model, init)
     return model
+
+
+def _read_weights(weights: str | os.PathLike | Mapping[str, Any]) -> tuple[dict, dict | None]:
+    """A state dict and the vgg-repro description, if any, from a file or a mapping.
+
+    Files are read by ``torch.load(weights_only=True)``, which refuses anything but
+    tensors and plain containers (:mod:`vgg_repro.checkpoints` says more on why a
+    file cannot be read).
+    """
+    if isinstance(weights, Mapping):
+        loaded: Any = dict(weights)
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise ConfigError(f"weights file {path} does not exist")
+        try:
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ConfigError(
+                f"cannot read weights {path} ({type(err).__name__}); "
+                "vgg_repro.checkpoints.load_checkpoint says why"
+            ) from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{weights} holds a {type(loaded).__name__}, not weights")
+    meta = loaded.get("vgg_repro") if isinstance(loaded.get("vgg_repro"), dict) else None
+    state = loaded.get("state_dict", loaded)
+    if any(k.startswith("net.") for k in state):  # a Lightning checkpoint
+        state = {k[4:]: v for k, v in state.items() if k.startswith("net.")}
+    return state, meta
+
+
+def _build_with_weights(name, weights, num_classes, width, dropout, crop_size) -> VGG:
+    key = canonical_name(name)
+    state, meta = _read_weights(weights)
+    if meta is not None:  # a vgg-repro file knows its own geometry
+        if meta.get("arch") != key:
+            raise ConfigError(
+                f"{weights} holds configuration {meta.get('arch')}, not {key}: "
+                f"build({meta.get('arch')!r}, weights=...) or give other weights"
+            )
+        num_classes, width = int(meta["num_classes"]), float(meta["width"])
+        crop_size, dropout = int(meta["crop_size"]), float(meta["dropout"])
+    elif "classifier.6.weight" in state:  # torchvision's layout: the class count
+        num_classes = int(state["classifier.6.weight"].shape[0])
+    with torch.device("meta"):  # no memory for weights that are replaced at once
+        model = build(key, num_classes, width, dropout, crop_size=crop_size, init="none")
+    what = "the given state dict" if isinstance(weights, Mapping) else str(weights)
+    load_state_dict_checked(model, state, what, assign=True)
+    return model.eval()
 
 
 def init_weights(model: nn.Module, scheme: str = "paper", std: float = PAPER_INIT_STD) -> None:

@@ -62,24 +62,37 @@ def find_images(root: str | Path) -> tuple[list[str], list[tuple[str, int]]]:
 
 
 def _class_order(net: EvalNet, classes: list[str]) -> list[int] | None:
-    """Output index of each data class in the net, or None when the orders agree."""
+    """Output index of each data class in the net, or None when the orders agree.
+
+    A data folder with a subset of the net's classes (10 of ImageNet's 1000, say)
+    maps to their outputs: the soft-max is then over those classes only, and a
+    line on stderr says so.
+    """
     if net.classes is None:
         if net.model.num_classes != len(classes):
             raise DataError(
                 f"{net.source} has {net.model.num_classes} classes but the data has "
-                f"{len(classes)} class folders"
+                f"{len(classes)} class folders; for a subset of its classes, give their "
+                "names in the weights' order (evaluate --classes FILE, or ImageNet's train "
+                "folder)"
             )
         return None
-    missing = sorted(set(net.classes) - set(classes))
     extra = sorted(set(classes) - set(net.classes))
-    if missing or extra:
+    if extra:
         raise DataError(
             f"the class folders do not match the classes of {net.source}: "
-            f"{len(missing)} of its classes have no folder (first: {missing[:5]}), "
-            f"{len(extra)} folders are not among its classes (first: {extra[:5]})"
+            f"{len(extra)} folders are not among its {len(net.classes)} classes "
+            f"(first: {extra[:5]})"
         )
-    order = [net.classes.index(c) for c in classes]
-    return None if order == list(range(len(classes))) else order
+    index = {c: i for i, c in enumerate(net.classes)}
+    order = [index[c] for c in classes]
+    if len(classes) < len(net.classes):
+        print(
+            f"{net.source}: the data has {len(classes)} of its {len(net.classes)} classes; "
+            f"its soft-max is restricted to those {len(classes)}",
+            file=sys.stderr,
+        )
+    return None if order == list(range(len(net.classes))) else order
 
 
 class _Images(torch.utils.data.Dataset):

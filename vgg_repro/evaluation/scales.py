@@ -62,6 +62,9 @@ def resolve_scales(spec: str | Sequence[int], net: Any) -> list[int]:
     """
     crop = net.model.crop_size
     if isinstance(spec, str) and spec in ("single", "multi"):
+        nominal = getattr(net, "nominal_scale", None)
+        if net.train_scale is None and nominal is not None:  # torchvision's: S = 256
+            return test_scales((nominal, nominal), spec, crop)
         if net.train_scale is None:
             raise ConfigError(
                 f"{net.source} does not record its training scale S (scale_min/scale_max), "
