@@ -549,6 +549,15 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
     assert set(stages) <= set(lock)
     for stage in stages:
         assert f"Running stage '{stage}'" in out, stage
+    # A quiet log that says where it is: each stage names itself and its place, each
+    # training epoch is one line, Lightning's advertisement and its empty FLOPs count
+    # are gone, and the run ends by naming its report.
+    assert "stage 1 of 28: check_data" in out and "stage 28 of 28: report" in out
+    assert "stage 4 of 28: train_s256@B" in out
+    assert re.search(r"epoch 1/1: loss [0-9.]+, val top-1 error [0-9.]+%, lr ", out)
+    assert "Tip" not in out and "litlogger" not in out and "FLOPs" not in out
+    assert "LeafSpec" not in out
+    assert "Report: reports/report.md" in out and "git diff reports/" in out
 
     results = json.loads((repo / "reports" / "results.json").read_text())
     assert results["profile"] == "smoke" and len(results["rows"]) >= 12 * 2 + 4 + 3

@@ -79,6 +79,23 @@ def load_profile(params: str | os.PathLike = PARAMS) -> tuple[str, dict]:
     return name, profiles[name]
 
 
+def parse_row(prog: str, argv: list[str] | None) -> tuple[str, str]:
+    """The ``NET ROW`` arguments of a stage that works on one row of Table 3.
+
+    Raises:
+        ConfigError: a net and training scale that are not a row of Table 3.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("net", choices=sorted({n for n, _ in ROWS}))
+    parser.add_argument("row", choices=("s256", "s384", "jitter"))
+    args = parser.parse_args(argv)
+    if (args.net, args.row) not in PARENTS:
+        raise ConfigError(f"Table 3 has no row {args.net} {args.row}")
+    return args.net, args.row
+
+
 def row_key(net: str, row: str) -> str:
     """The name of a row in files and stage names.
 
@@ -185,6 +202,37 @@ def run_environment() -> dict:
 # --- running a stage --------------------------------------------------------------------
 
 
+def stage_position(
+    cmd: str, dvc_yaml: str | os.PathLike = "dvc.yaml"
+) -> tuple[int, int, str] | None:
+    """Where the stage that runs ``cmd`` stands in ``dvc.yaml``: ``(k, n, name)``.
+
+    The stages in the file's order, each ``foreach`` expanded (``train_s256@B``);
+    None if the file is missing or no stage runs ``cmd``.
+    """
+    path = Path(dvc_yaml)
+    if not path.is_file():
+        return None
+    stages = (yaml.safe_load(path.read_text()) or {}).get("stages") or {}
+    expanded: list[tuple[str, str]] = []
+    for name, spec in stages.items():
+        if "foreach" not in spec:
+            expanded.append((name, spec.get("cmd", "")))
+            continue
+        items = spec["foreach"]
+        pairs = items.items() if isinstance(items, dict) else ((i, i) for i in items)
+        for key, item in pairs:
+            text = spec["do"].get("cmd", "").replace("${key}", str(key))
+            text = text.replace("${item}", str(item))
+            for field, value in item.items() if isinstance(item, dict) else ():
+                text = text.replace(f"${{item.{field}}}", str(value))
+            expanded.append((f"{name}@{key}", text))
+    for k, (name, text) in enumerate(expanded, 1):
+        if text.split() == cmd.split():
+            return k, len(expanded), name
+    return None
+
+
 def run_stage(name: str, stage: Callable[[list[str]], object]) -> None:
     """Run a stage's ``main(argv)`` as a command: a user's error is one line, exit 2.
 
@@ -194,6 +242,10 @@ def run_stage(name: str, stage: Callable[[list[str]], object]) -> None:
     0.3 s of an evaluation stage here, paid 27 times by the smoke `dvc repro`. Exit
     handlers still run; only cyclic garbage is left to the operating system.
     """
+    # The first line of every stage: which one it is, and where in the pipeline.
+    where = stage_position(" ".join(["python", "-m", f"vgg_repro.pipeline.{name}", *sys.argv[1:]]))
+    if where is not None:
+        print(f"stage {where[0]} of {where[1]}: {where[2]}", flush=True)
     try:
         status = int(stage(sys.argv[1:]) or 0)
     except VGGReproError as err:

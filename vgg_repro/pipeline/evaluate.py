@@ -12,23 +12,21 @@ and, under ``posteriors/NET-ROW``, each protocol's posteriors (``NAME.npy``, wit
 
 from __future__ import annotations
 
-import argparse
 import math
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from vgg_repro.errors import ConfigError, VGGReproError
+from vgg_repro.errors import VGGReproError
 from vgg_repro.evaluation.networks import load_network
 from vgg_repro.evaluation.runner import evaluate_protocols
 from vgg_repro.pipeline.common import (
     MULTI_CROP_ROWS,
-    PARENTS,
-    ROWS,
     load_profile,
     metrics_path,
     model_path,
+    parse_row,
     posteriors_dir,
     run_stage,
     subset_view,
@@ -102,14 +100,9 @@ def evaluate(net: str, row: str, profile: dict) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m vgg_repro.pipeline.evaluate NET ROW``."""
-    parser = argparse.ArgumentParser(prog="python -m vgg_repro.pipeline.evaluate")
-    parser.add_argument("net", choices=sorted({n for n, _ in ROWS}))
-    parser.add_argument("row", choices=("s256", "s384", "jitter"))
-    args = parser.parse_args(argv)
-    if (args.net, args.row) not in PARENTS:
-        raise ConfigError(f"Table 3 has no row {args.net} {args.row}")
+    net, row = parse_row("python -m vgg_repro.pipeline.evaluate", argv)
     _, profile = load_profile()
-    evaluate(args.net, args.row, profile)
+    evaluate(net, row, profile)
     return 0
 
 

@@ -242,7 +242,7 @@ def _table(metrics: dict, keys: list[str], names: list[str], title: str) -> str 
 
 
 def training_runs(metrics: dict) -> dict:
-    """The seeds and environments the evaluated nets were trained with (issue 8).
+    """The seeds and environments the evaluated nets were trained with.
 
     Read from the metrics files, which copy them from each ``model.pt``; one
     environment when the whole pipeline ran on one machine.
@@ -588,7 +588,31 @@ def write_report(profile: str, settings: dict | None = None) -> dict:
     tmp.replace(REPORTS / "depth.csv")
     for c in claims:
         print(f"claim {c['id']}: {c['verdict']} ({format_evidence(c['ours'])})")
+    print(ending(claims, md))
     return results
+
+
+def ending(claims: list[dict], report: Path) -> str:
+    """The report stage's last lines: the verdicts in one line, where the report is,
+    and how to compare it with the committed reference run.
+
+    >>> print(ending([{"id": "depth", "verdict": "agrees"}], Path("reports/report.md")))
+    Claims: 1 agree, 0 disagree, 0 inconclusive (agree: depth).
+    Report: reports/report.md
+    Compare with the committed reference run: git diff reports/ and dvc metrics diff
+    """
+    names = {v: [c["id"] for c in claims if c["verdict"] == v] for v in VERDICTS}
+    which = "; ".join(
+        f"{v[:-1] if v.endswith('s') else v}: {', '.join(n)}" for v, n in names.items() if n
+    )
+    return "\n".join(
+        [
+            f"Claims: {len(names['agrees'])} agree, {len(names['disagrees'])} disagree, "
+            f"{len(names['inconclusive'])} inconclusive ({which}).",
+            f"Report: {report}",
+            "Compare with the committed reference run: git diff reports/ and dvc metrics diff",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,6 @@ folder, parent checkpoint) are command-line overrides.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -22,14 +21,14 @@ import sys
 from pathlib import Path
 
 from vgg_repro import checkpoints
-from vgg_repro.errors import ConfigError, VGGReproError
+from vgg_repro.errors import VGGReproError
 from vgg_repro.pipeline.common import (
     DATA_INFO,
     PARENTS,
-    ROWS,
     load_profile,
     model_dir,
     model_path,
+    parse_row,
     run_environment,
     run_stage,
     subset_view,
@@ -181,14 +180,9 @@ def train(net: str, row: str, profile: dict) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m vgg_repro.pipeline.train NET ROW``."""
-    parser = argparse.ArgumentParser(prog="python -m vgg_repro.pipeline.train")
-    parser.add_argument("net", choices=sorted({n for n, _ in ROWS}))
-    parser.add_argument("row", choices=("s256", "s384", "jitter"))
-    args = parser.parse_args(argv)
-    if (args.net, args.row) not in PARENTS:
-        raise ConfigError(f"Table 3 has no row {args.net} {args.row}")
+    net, row = parse_row("python -m vgg_repro.pipeline.train", argv)
     _, profile = load_profile()
-    train(args.net, args.row, profile)
+    train(net, row, profile)
     return 0
 
 

@@ -10,7 +10,9 @@ arguments, so a config states the recipe in one place (``model.lr_patience``...)
 - :class:`NonFiniteLossGuard`: stop at the first NaN or infinite loss, before a
   diverged net is written to a checkpoint;
 - :class:`DropoutReseed`: dropout noise as a function of (seed, epoch, rank), so that
-  a run resumed at an epoch boundary draws the noise of the uninterrupted run.
+  a run resumed at an epoch boundary draws the noise of the uninterrupted run;
+- :class:`EpochLog`: one line per epoch where no progress bar draws (a DVC stage, a
+  log file): the loss, the validation error, the rate, the speed and the time left.
 
 Each keeps what it must remember in the checkpoint (``state_dict``), so
 ``--ckpt_path last`` resumes the schedule exactly.
@@ -19,6 +21,9 @@ Each keeps what it must remember in the checkpoint (``state_dict``), so
 from __future__ import annotations
 
 import os
+import sys
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +33,7 @@ from pytorch_lightning.callbacks import Callback
 
 from vgg_repro.errors import DivergenceError
 
-__all__ = ["DropoutReseed", "NonFiniteLossGuard", "PlateauSchedule"]
+__all__ = ["DropoutReseed", "EpochLog", "NonFiniteLossGuard", "PlateauSchedule", "epoch_line"]
 
 
 class PlateauSchedule(Callback):
@@ -152,3 +157,80 @@ class DropoutReseed(Callback):
         if batch_idx == 0:
             seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
             torch.manual_seed(hash((seed, trainer.current_epoch, trainer.global_rank)) % 2**63)
+
+
+def epoch_line(
+    epoch: int,
+    max_epochs: int | None,
+    loss: float | None,
+    val_top1: float | None,
+    lr: float,
+    images_per_second: float,
+    elapsed: float,
+    eta: float | None,
+) -> str:
+    """One epoch as a line of a log.
+
+    >>> epoch_line(3, 40, 1.2346, 45.61, 0.01, 1234.5, 83.2, None)
+    'epoch 3/40: loss 1.235, val top-1 error 45.6%, lr 0.01, 1,234 images/s, 0:01:23 elapsed'
+    >>> epoch_line(3, 40, None, None, 0.01, 1234.5, 83.2, 600.0).split(", ")[-1]
+    'ETA 0:10:00 at most'
+    """
+    parts = [f"epoch {epoch}" + (f"/{max_epochs}" if max_epochs else "") + ":"]
+    parts.append(f"loss {loss:.3f}," if loss is not None else "loss -,")
+    parts.append(f"val top-1 error {val_top1:.1f}%," if val_top1 is not None else "no validation,")
+    parts.append(f"lr {lr:g}, {images_per_second:,.0f} images/s,")
+    parts.append(f"{timedelta(seconds=round(elapsed))} elapsed")
+    line = " ".join(parts)
+    if eta is not None:
+        line += f", ETA {timedelta(seconds=round(eta))} at most"  # the schedule may stop sooner
+    return line
+
+
+class EpochLog(Callback):
+    """One line per epoch on stdout when no progress bar draws (``enable_progress_bar:
+    false``, as in the pipeline's stages), from the first process only.
+
+    The line of an epoch is written when all of its values are logged: at the start of
+    the next epoch, or at the end of training (Lightning calls the module's
+    ``on_train_epoch_end``, which logs the training loss, after the callbacks').
+    """
+
+    def __init__(self) -> None:
+        self._pending: int | None = None
+
+    def _active(self, trainer: pl.Trainer) -> bool:
+        return trainer.progress_bar_callback is None and trainer.is_global_zero
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start, self._first = time.perf_counter(), trainer.current_epoch
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._flush(trainer)
+        self._epoch_start, self._images, self._train_seconds = time.perf_counter(), 0, 0.0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._images += int(batch[0].shape[0]) * trainer.world_size
+        self._train_seconds = time.perf_counter() - self._epoch_start
+        self._pending = trainer.current_epoch
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._flush(trainer)
+
+    def _flush(self, trainer: pl.Trainer) -> None:
+        if self._pending is None or not self._active(trainer):
+            return
+        done = self._pending + 1
+        m = trainer.callback_metrics
+        value = lambda k: float(m[k]) if k in m else None  # noqa: E731
+        elapsed = time.perf_counter() - self._start
+        per_epoch = elapsed / max(done - self._first, 1)
+        most = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        eta = per_epoch * (most - done) if most else None
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else 0.0
+        speed = self._images / max(self._train_seconds, 1e-9)
+        line = epoch_line(
+            done, most, value("train/loss"), value("val/top1_error"), lr, speed, elapsed, eta
+        )
+        print(line, file=sys.stdout, flush=True)
+        self._pending = None

@@ -48,14 +48,16 @@ from __future__ import annotations
 import argparse
 import difflib
 import inspect
+import logging
 import sys
 import warnings
 import zipfile
 from pathlib import Path
 
 import pytorch_lightning as pl
+from jsonargparse import ActionConfigFile
 from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
-from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from vgg_repro.errors import CheckpointError, ConfigError
 from vgg_repro.training.datamodule import ImageFolderDataModule
@@ -150,11 +152,26 @@ def check_ckpt_path(value: str | None) -> None:
 class VGGCLI(LightningCLI):
     """LightningCLI with the links and defaults of vgg_repro."""
 
+    def init_parser(self, **kwargs) -> LightningArgumentParser:
+        """LightningCLI's parser, its ``--config`` help naming the shipped configs."""
+        kwargs.setdefault("dump_header", [f"pytorch_lightning=={pl.__version__}"])
+        parser = self.parser_class(**kwargs)
+        parser.add_argument(
+            "-c",
+            "--config",
+            action=ActionConfigFile,
+            help="a shipped config by name (" + ", ".join(shipped_configs()) + ") or a "
+            "YAML file; repeat to lay one over another (--config D_S256 --config miniature)",
+        )
+        return parser
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.crop_size", "model.crop_size")
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
+        # The module prints one line on the net instead (VGGClassifier.on_fit_start).
+        parser.set_defaults({"trainer.enable_model_summary": False})
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
@@ -202,11 +219,32 @@ def main(argv: list[str] | None = None) -> int:
             check_ckpt_path(arg.split("=", 1)[1])
     # argv may differ from sys.argv (a resolved config name); DDP's launcher re-runs sys.argv.
     warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within")
+    quiet_log()
     try:
         _run_cli(argv)
     except argparse.ArgumentError as err:  # a mistyped or unknown option, a bad value
         raise ConfigError(_with_suggestion(str(err))) from None
     return 0
+
+
+class _NoAdvert(logging.Filter):
+    """Drops Lightning's advertisement for its cloud logger, which every run printed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("💡 Tip")
+
+
+def quiet_log() -> None:
+    """Keep Lightning's log to what a run says about itself.
+
+    Filtered: the advertisement above, and one deprecation warning that Lightning's own
+    code raises inside torch (``isinstance(treespec, LeafSpec)``), which a user can do
+    nothing about. Every other warning stays.
+    """
+    for handler in logging.getLogger("pytorch_lightning").handlers:
+        if not any(isinstance(f, _NoAdvert) for f in handler.filters):
+            handler.addFilter(_NoAdvert())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 def _option_names() -> list[str]:
@@ -238,6 +276,18 @@ def _with_suggestion(message: str) -> str:
     return f"{message} (vgg-repro fit --print_config lists every option)"
 
 
+# What each command's --help says before its long list of options.
+_HELP_HEAD = {
+    "fit": "Train a net with the paper's recipe (Sec. 3.1): a row of Table 3 is one shipped "
+    "config, e.g. vgg-repro fit --config D_S256 --data.root /data/ILSVRC2012. "
+    "--print_config prints the whole merged configuration; the documentation's "
+    "Training page explains the settings. Every option follows.",
+    "validate": "The validation error of a checkpoint: vgg-repro validate --config A "
+    "--ckpt_path runs/A/checkpoints/last.ckpt. Every option follows.",
+    "test": "The test-split error of a checkpoint, as validate. Every option follows.",
+}
+
+
 def _run_cli(argv: list[str]) -> None:
     VGGCLI(
         VGGClassifier,
@@ -245,6 +295,17 @@ def _run_cli(argv: list[str]) -> None:
         args=argv,
         save_config_kwargs={"overwrite": True},
         # Exact option names: argparse would take --model.lr_patienc for lr_patience.
-        parser_kwargs={"prog": "vgg-repro", "allow_abbrev": False, "exit_on_error": False},
+        parser_kwargs={
+            "prog": "vgg-repro",
+            "allow_abbrev": False,
+            "exit_on_error": False,
+            **{
+                name: {
+                    "description": _HELP_HEAD[name],
+                    "usage": f"vgg-repro {name} [--config NAME_OR_FILE ...] [--KEY VALUE ...]",
+                }
+                for name in _HELP_HEAD
+            },
+        },
         auto_configure_optimizers=False,  # the recipe's SGD lives in the model
     )

@@ -36,7 +36,12 @@ from torchmetrics.classification import MulticlassAccuracy
 from vgg_repro import checkpoints, models
 from vgg_repro.data.images import read_skip_log
 from vgg_repro.errors import CheckpointError, ConfigError
-from vgg_repro.training.callbacks import DropoutReseed, NonFiniteLossGuard, PlateauSchedule
+from vgg_repro.training.callbacks import (
+    DropoutReseed,
+    EpochLog,
+    NonFiniteLossGuard,
+    PlateauSchedule,
+)
 
 __all__ = ["VGGClassifier"]
 
@@ -123,10 +128,11 @@ class VGGClassifier(pl.LightningModule):
     # --- setup: parents, speed options
 
     def configure_callbacks(self) -> list[pl.Callback]:
-        """The recipe's schedule, the NaN guard and dropout reseeding (see callbacks.py)."""
+        """The recipe's schedule, the NaN guard, dropout reseeding and the epoch lines
+        (see callbacks.py)."""
         hp = self.hparams
         schedule = PlateauSchedule(hp.lr_factor, hp.lr_patience, hp.max_lr_decreases)
-        return [schedule, NonFiniteLossGuard(), DropoutReseed()]
+        return [schedule, NonFiniteLossGuard(), DropoutReseed(), EpochLog()]
 
     def setup(self, stage: str) -> None:
         dm = self.trainer.datamodule
@@ -144,6 +150,20 @@ class VGGClassifier(pl.LightningModule):
         # After Lightning restored a checkpoint being resumed: the parent only starts a run.
         if self.trainer.ckpt_path is None:
             self._load_parent()
+        # One line on the net, in place of Lightning's model summary (off by default in
+        # vgg-repro fit: its FLOPs column read 0, for want of an example input).
+        if self.trainer.is_global_zero:
+            hp, crop = self.hparams, self.net.crop_size
+            shape = models.build_meta(
+                hp.arch, num_classes=self.net.num_classes, width=hp.width, crop_size=crop
+            )  # counted on the meta device: no arithmetic, whatever the real net's device
+            print(
+                f"net {self.net.name} (width {hp.width:g}, {self.net.num_classes} classes, "
+                f"{crop}-pixel crops): {models.count_parameters(shape):,} parameters, "
+                f"{models.count_macs(shape, crop) / 1e6:,.1f} million multiply-accumulates "
+                "per crop",
+                flush=True,
+            )
 
     def _load_parent(self) -> None:
         path = self.hparams.init_from_a or self.hparams.finetune_from
