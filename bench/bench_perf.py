@@ -1,4 +1,4 @@
-"""Speed of the package on whatever device it finds (issue 7): one run, one table, one JSON.
+"""Speed of the package on whatever device it finds: one run, one table, one JSON.
 
     python bench/bench_perf.py                      # full-size on a GPU, small on a CPU
     python bench/bench_perf.py --out bench/perf.json --steps 20

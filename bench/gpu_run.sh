@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/gpu_run.sh OUTDIR [--cpu-dry-run]: the project's one GPU run (issue 18), in one command.
+# bench/gpu_run.sh OUTDIR [--cpu-dry-run]: the project's one GPU run, in one command.
 #
 # On a CUDA machine whose Python has torch, torchvision, pytorch-lightning, torchmetrics,
 # pillow, numpy, tqdm (and no dvc, dvclive, jsonargparse), it runs, each part under its
