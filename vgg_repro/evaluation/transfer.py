@@ -91,8 +91,8 @@ def fit_linear(
         seed: shuffles the folds.
 
     Returns:
-        The fitted classifier and ``{"C": chosen C, "cv_score": its mean
-        cross-validated score in percent, "folds": folds used}``.
+        The fitted classifier and a dict: ``C`` (the chosen C), ``cv_score`` (its
+        mean cross-validated score, percent) and ``folds`` (the folds used).
     """
     from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
     from sklearn.multiclass import OneVsRestClassifier

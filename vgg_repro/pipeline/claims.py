@@ -235,9 +235,10 @@ def check_claims(
         metrics: stem (``D-jitter``, ``fusion-D+E``) -> the stage's metrics file.
         correct: ``(stem, setting)`` -> per validation image, whether the top-1 class
             is right (the same images, in the same order, for every entry).
-        transfer: the transfer stage's results, if run: ``{"descriptors": name ->
-            its metrics (``value``, ``num_classes``...), "correct": name -> per test
-            image of the transfer set, whether it was classified right}``.
+        transfer: the transfer stage's results, if run: under ``descriptors``, each
+            descriptor's metrics (``value``, ``num_classes``...); under ``correct``, for
+            each descriptor, whether each test image of the transfer set was classified
+            right.
 
     Returns:
         One dict per claim whose results were run (the others are left out), with
