@@ -390,6 +390,57 @@ class Seeds(SphinxDirective):
         return out + [_table(title, header, rows, classes=["vgg-seeds"])]
 
 
+class Transfer(SphinxDirective):
+    """Table 11 of our reference run (Appendix B), from reports/results.json."""
+
+    has_content = False
+    optional_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        path = Path(self.arguments[0]) if self.arguments else Path(self.config.vgg_results_path)
+        if not path.is_absolute():
+            path = Path(self.env.srcdir) / path
+        self.env.note_dependency(str(path))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except (OSError, json.JSONDecodeError) as err:
+            raise self.error(f"{path}: not valid JSON ({err})") from err
+        rows_in = data.get("transfer") or []
+        if not rows_in:
+            return [_text(self, "No run of the transfer stage has been recorded yet.")]
+        header = [
+            _text(self, h)
+            for h in (
+                "Descriptor",
+                "Dimensions",
+                "Ours (%)",
+                "VOC-2007 (mAP, %)",
+                "VOC-2012 (mAP, %)",
+                "Caltech-101 (%)",
+                "Caltech-256 (%)",
+            )
+        ]
+        datasets = ("VOC-2007", "VOC-2012", "Caltech-101", "Caltech-256")
+        rows = []
+        for r in rows_in:
+            name = r.get("descriptor", "")
+            if name == "pixels":
+                label = _text(self, "raw pixels")
+            else:
+                label = _data(name.replace("+", " & "), "vgg-ltr")
+            se = r.get("std_error")
+            ours = f"{float(r['value']):.1f}" + ("" if se is None else f" ± {float(se):.1f}")
+            ref = r.get("paper") or {}
+            rows.append(
+                [label, _data(str(r.get("dim", "-")), "vgg-number"), _data(ours, "vgg-number")]
+                + [_data(f"{ref[d]:.1f}" if d in ref else "-", "vgg-number") for d in datasets]
+            )
+        title = _title(
+            self, "Linear classifiers on the fixed descriptors of our nets, beside the paper's."
+        )
+        return [_table(title, header, rows, classes=["vgg-transfer"])]
+
+
 def write_samples(app: Sphinx) -> None:
     """Draw the picture grid of the miniature's validation images (``builder-inited``).
 
@@ -480,6 +531,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vgg-networks-table", NetworksTable)
     app.add_directive("vgg-results", Results)
     app.add_directive("vgg-seeds", Seeds)
+    app.add_directive("vgg-transfer", Transfer)
     app.add_directive("vgg-glossary", Glossary)
     app.connect("builder-inited", write_samples)
     app.add_directive("vgg-terminology", Terminology)
