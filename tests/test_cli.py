@@ -42,3 +42,21 @@ def test_python_m_vgg_repro_is_the_cli():
     assert proc.returncode == 0, proc.stderr
     rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
     assert rows["E"][1:3] == ["vgg19", "19"]  # net E, 19 weight layers (Table 1)
+
+
+def test_every_help_is_free_of_development_notes_and_fit_help_starts_short():
+    """No issue numbers in any command's help; fit's names its configs and where to read
+    more before the long list of options."""
+    import re
+
+    texts = {}
+    for name in cli.COMMANDS:
+        proc = subprocess.run(
+            [sys.executable, "-m", "vgg_repro", name, "--help"], capture_output=True, text=True
+        )
+        assert proc.returncode == 0, (name, proc.stderr[-500:])
+        texts[name] = proc.stdout
+        assert not re.search(r"\bissue \d|#\d\d\b", proc.stdout, flags=re.I), name
+    head = "\n".join(texts["fit"].splitlines()[:20])
+    assert "--print_config" in head and "Training page" in head
+    assert "D_S384" in texts["fit"] and "miniature" in texts["fit"]

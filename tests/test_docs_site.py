@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-import snowballstemmer
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -135,16 +134,42 @@ def test_every_page_links_to_its_twin(site: Path) -> None:
             assert twin.is_file(), twin
 
 
+def _light_stem(word: str) -> str:
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    try:
+        import vgg_arabic
+    finally:
+        sys.path.pop(0)
+    return vgg_arabic.light_stem(word)
+
+
+# Six sets of forms of one word each (the bare word, definite, prefixed, plural) that
+# must find the same pages; Snowball's stemmer split each set between several stems.
+SEARCH_SETS = [
+    ("تكوين", "التكوين", "والتكوين", "التكوينات"),
+    ("شبكة", "الشبكة", "وبالشبكات", "للشبكة"),
+    ("طبقة", "الطبقة", "بالطبقة", "الطبقات"),
+    ("تقييم", "التقييم", "وللتقييم", "بالتقييم"),
+    ("مقياس", "المقياس", "والمقياس", "بالمقياس"),
+    ("صورة", "الصورة", "بالصورة", "والصورة"),
+]
+
+
+@pytest.mark.parametrize("forms", SEARCH_SETS)
+def test_arabic_search_forms_share_one_stem(forms: tuple[str, ...]) -> None:
+    assert len({_light_stem(w) for w in forms}) == 1, {w: _light_stem(w) for w in forms}
+
+
 def test_arabic_search_index_is_stemmed(site: Path) -> None:
-    """The index is built with the Arabic stemmer and the page loads its JS twin."""
+    """The index is built with the light stemmer and the page loads its JS twin."""
     language_data = (site / "ar" / "_static" / "language_data.js").read_text(encoding="utf-8")
-    assert "window.Stemmer = ArabicStemmer" in language_data
+    assert "var Stemmer = function" in language_data and "suffixes" in language_data
     text = (site / "ar" / "searchindex.js").read_text(encoding="utf-8")
     index = json.loads(text[text.index("(") + 1 : text.rindex(")")])
     glossary = index["docnames"].index("glossary")
     # المسرد, بالمسرد, للمسرد ... are indexed under one stem, which leads to the glossary.
-    stem = snowballstemmer.stemmer("arabic").stemWord("بالمسرد")
-    assert stem == snowballstemmer.stemmer("arabic").stemWord("المسرد")
+    stem = _light_stem("بالمسرد")
+    assert stem == _light_stem("المسرد") == _light_stem("للمسرد")
     pages = set()
     for kind in ("terms", "titleterms"):  # a word of the title is indexed as a title word
         found = index[kind].get(stem, [])
@@ -231,6 +256,101 @@ def test_arabic_page_is_rtl_and_switcher_round_trips(site: Path, browser) -> Non
     _click_switcher(browser, "ar")
     assert browser.current_url.endswith("/ar/glossary.html")
     assert _html_attrs(browser) == ("ar", "rtl")
+
+
+def _search_pages(browser, site: Path, query: str) -> list[str]:
+    from urllib.parse import quote
+
+    browser.get((site / "ar" / "search.html").as_uri() + "?q=" + quote(query))
+    _wait(
+        lambda: browser.execute_script(
+            "const s = document.querySelector('#search-results .search-summary');"
+            "return s ? s.textContent.trim() : ''"
+        ),
+        what=f"the search summary for {query!r}",
+    )
+    hrefs = browser.execute_script(
+        "return [...document.querySelectorAll('#search-results ul.search li a')]"
+        ".map(a => a.getAttribute('href').split('#')[0].split('?')[0])"
+    )
+    return sorted(set(hrefs))
+
+
+@pytest.mark.parametrize("forms", SEARCH_SETS)
+def test_every_form_of_a_word_finds_the_same_pages(site: Path, browser, forms) -> None:
+    """In the browser: the query stemmer (JavaScript) agrees with the index's (Python)."""
+    found = {w: _search_pages(browser, site, w) for w in forms}
+    assert found[forms[0]], f"{forms[0]!r} finds no page"
+    assert all(pages == found[forms[0]] for pages in found.values()), found
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_arabic_interface_is_mirrored(site: Path, browser, width: int) -> None:
+    """Previous is right of next; the drawer opens from the right; no table is wider
+    than its column outside a box that scrolls it."""
+    browser.set_window_size(width, 1000)
+    try:
+        browser.get((site / "ar" / "networks.html").as_uri())
+        prev_next = browser.execute_script(
+            "const p = document.querySelector('.prev-next-area a.left-prev'),"
+            " n = document.querySelector('.prev-next-area a.right-next');"
+            "return p && n ? [p.getBoundingClientRect().left, n.getBoundingClientRect().left]"
+            " : null"
+        )
+        assert prev_next is not None and prev_next[0] > prev_next[1], prev_next
+        too_wide = browser.execute_script(
+            """
+            return [...document.querySelectorAll('article table')].filter(t => {
+              const box = t.closest('.pst-scrollable-table-container');
+              const column = document.querySelector('article').getBoundingClientRect();
+              const scrolls = box ? getComputedStyle(box).overflowX === 'auto' : false;
+              return t.getBoundingClientRect().width > column.width + 1 && !scrolls;
+            }).length;
+            """
+        )
+        assert too_wide == 0
+        if width == 400:
+            from selenium.webdriver.common.by import By
+
+            toggle = browser.find_element(By.CSS_SELECTOR, "button.primary-toggle")
+            assert toggle.location["x"] > width / 2  # the drawer's button is on the right
+            toggle.click()
+            _wait(
+                lambda: browser.execute_script(
+                    "const d = document.getElementById('pst-primary-sidebar-modal');"
+                    "if (!d || !d.open) { return false; }"
+                    "const r = d.getBoundingClientRect(), w = window.innerWidth;"
+                    # At the right edge (up to a scrollbar's gutter), away from the left.
+                    "return w - r.right < 20 && r.left > w / 5"
+                ),
+                what="the drawer, open at the right edge",
+            )
+    finally:
+        browser.set_window_size(1400, 1000)
+
+
+def test_a_formula_in_arabic_text_keeps_its_logical_order(site: Path, browser) -> None:
+    """3·(3²C²) = 27C² in an Arabic sentence: isolated by :ltr:, its first character is
+    drawn left of its last (without isolation the bidirectional algorithm showed
+    "27C² = (3²C²)·3")."""
+    browser.get((site / "ar" / "networks.html").as_uri())
+    first_last = browser.execute_script(
+        """
+        const run = [...document.querySelectorAll('bdi.vgg-ltr-run')]
+          .find(e => e.textContent.includes('27C'));
+        if (!run) { return null; }
+        const text = run.firstChild, r = document.createRange();
+        r.setStart(text, 0); r.setEnd(text, 1);
+        const first = r.getBoundingClientRect().left;
+        r.setStart(text, text.length - 1); r.setEnd(text, text.length);
+        return [run.textContent, first, r.getBoundingClientRect().left,
+                getComputedStyle(run).direction];
+        """
+    )
+    assert first_last is not None, "no isolated formula on the Arabic networks page"
+    text, first, last, direction = first_last
+    assert text == "3·(3²C²) = 27C²" and direction == "ltr"
+    assert first < last
 
 
 def test_arabic_search_finds_the_glossary_from_an_inflected_form(site: Path, browser) -> None:

@@ -22,6 +22,7 @@ from vgg_repro.i18n import (
     numbers,
     preservation_errors,
     tokenize,
+    unisolated_runs,
 )
 from vgg_repro.i18n import glossary as glossary_module
 
@@ -152,6 +153,13 @@ def test_numbers_are_compared_with_arabic_digits_normalised() -> None:
     assert errors == [("number", "missing 0.5")]
 
 
+def test_a_number_added_in_translation_is_flagged() -> None:
+    msgid = "Wait for two validation runs without improvement."
+    assert preservation_errors(msgid, "انتظر عمليتي تحقق دون تحسّن.") == []
+    added = preservation_errors(msgid, "انتظر 2 من عمليات التحقق دون تحسّن.")
+    assert added == [("number", "added 2")]
+
+
 def test_markup_must_be_kept_but_term_text_may_be_translated() -> None:
     msgid = (
         "See :term:`weight layers <weight layer>`, ``vgg16`` and `PyTorch <https://pytorch.org>`_."
@@ -163,7 +171,8 @@ def test_markup_must_be_kept_but_term_text_may_be_translated() -> None:
     lost_literal = (
         "انظر :term:`الطبقات الوزنية <weight layer>` وvgg16 و`PyTorch <https://pytorch.org>`_."
     )
-    assert [k for k, _ in preservation_errors(msgid, lost_literal)] == ["markup"]
+    # The literal is lost, and its digits now read as a number the English lacks.
+    assert [k for k, _ in preservation_errors(msgid, lost_literal)] == ["number", "markup"]
     other_target = good.replace("<weight layer>", "<layer>")
     assert [k for k, _ in preservation_errors(msgid, other_target)] == ["markup"]
     other_url = good.replace("https://pytorch.org", "https://pytorch.org/ar")
@@ -258,7 +267,55 @@ def test_lost_number_or_markup_fails(tmp_path: Path) -> None:
     status, report = _run(tmp_path)
     doc = report["documents"]["recipe"]
     assert status == 1
-    assert (doc["number_errors"], doc["markup_errors"]) == (1, 1)
+    # 0.5 lost; the 6 of FC6, no longer a literal, added; the literal lost.
+    assert (doc["number_errors"], doc["markup_errors"]) == (2, 1)
+
+
+# Real sentences of the docs: formulas and settings inside Arabic text.
+ISOLATED = [
+    "مع C قناة للدخل والخرج، تحمل ثلاث طبقات :ltr:`3·(3²C²) = 27C²` وزناً.",
+    "تقابل :ltr:`S = 37` في النسخة المصغّرة :ltr:`S = 256` في الورقة.",
+    "مقاييس الاختبار :ltr:`{S-32, S, S+32}` تُكتب ``--scales multi``.",
+    "الطبقات 3 + 2 من الشبكة A-LRN.",  # digits only, or a name with a hyphen: no reordering
+    "الأوزان من :ltr:`N(0, std^2)`، والانحيازات 0.",
+]
+BARE = [
+    ("مع C قناة، تحمل ثلاث طبقات 3·(3²C²) = 27C² وزناً.", "3·(3²C²) = 27C²"),
+    ("تقابل S = 37 في النسخة المصغّرة.", "S = 37"),
+    ("أي :ltr:`S = 256` وS = 384 في الورقة.", "S = 384"),  # after the conjunction و
+    ("يعمل الاختبار عند Q=S لكل شبكة.", "Q=S"),
+    ("دمج D+E في الجدول 6.", "D+E"),
+    ("مقاييس الاختبار {S-32, S, S+32} لكل شبكة.", "S+32"),
+]
+
+
+@pytest.mark.parametrize("sentence", ISOLATED)
+def test_isolated_or_harmless_runs_pass(sentence: str) -> None:
+    assert unisolated_runs(sentence) == []
+
+
+@pytest.mark.parametrize("sentence, run", BARE)
+def test_a_bare_formula_in_arabic_text_is_flagged(sentence: str, run: str) -> None:
+    assert unisolated_runs(sentence) == [run]
+
+
+def test_the_isolation_role_is_not_markup_to_keep_and_its_numbers_count() -> None:
+    msgid = "Three layers hold 3·(3²C²) = 27C² weights."
+    assert preservation_errors(msgid, "تحمل ثلاث طبقات :ltr:`3·(3²C²) = 27C²` وزناً.") == []
+    lost = preservation_errors(msgid, "تحمل ثلاث طبقات :ltr:`3·(C²) = C²` وزناً.")
+    assert [k for k, _ in lost] == ["number"]
+
+
+def test_an_unisolated_formula_fails_the_check(tmp_path: Path) -> None:
+    bare = ("Q = 256 is the test scale.", "مقياس الاختبار Q = 256.", False)
+    _write_po(tmp_path / "locales", "protocols", [GOOD, bare])
+    status, report = _run(tmp_path)
+    issues = report["documents"]["protocols"]["issues"]
+    assert status == 1 and [i["kind"] for i in issues] == ["isolation"]
+    assert ":ltr:`Q = 256`" in issues[0]["detail"]
+    fixed = ("Q = 256 is the test scale.", "مقياس الاختبار :ltr:`Q = 256`.", False)
+    _write_po(tmp_path / "locales", "protocols", [GOOD, fixed])
+    assert _run(tmp_path)[0] == 0
 
 
 def test_template_msgids_missing_from_catalogue_are_untranslated(tmp_path: Path) -> None:

@@ -4,11 +4,15 @@ What no Sphinx theme does on its own, and Sphinx 9 does not ship for Arabic:
 
 - ``<html lang="ar" dir="rtl">`` on every page: the rendered HTML of each page
   gets ``dir`` on its ``<html>`` tag (the theme only writes ``lang``);
-- an Arabic search language: Snowball's Arabic stemmer on both sides, the
-  ``snowballstemmer`` package when indexing and ``arabic-stemmer.js`` (shipped
-  with Sphinx 9) in the browser, so that a search finds inflected forms;
+- an Arabic search language: one light stemmer, in Python for the index and in
+  JavaScript for the query, that strips the same clitics and suffixes, so that a
+  word and its inflected and prefixed forms find the same pages;
 - a language switcher (template ``language-switcher.html``) leading to the same
   page in the other language (``docs/_build/html/<lang>/<page>.html``);
+- the role ``:ltr:`S = 256``` for a left-to-right run inside an Arabic sentence (a
+  formula, an identifier, an English title): ``<bdi dir="ltr">`` in HTML, so that
+  the bidirectional algorithm cannot reorder its parts (``7²C² = 49C²`` would read
+  ``49C² = 7²C²``); plain text in every other format;
 - the interface strings of the theme and of Sphinx's JavaScript translated from
   ``locales/<lang>/LC_MESSAGES/sphinx.po``: the theme's search placeholder is a
   theme option, and ``translations.js`` is rebuilt from the merged catalogue
@@ -22,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import snowballstemmer
+from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.locale import get_translator
 from sphinx.search import SearchLanguage
@@ -44,12 +48,82 @@ ARABIC_STOPWORDS = frozenset(
 )
 
 
+# The light stemmer of the Arabic search, once in Python (the index) and once in
+# JavaScript (the query): the same rules, so that a word, its definite form, its
+# prefixed forms and its sound plural all find the same pages. Snowball's Arabic
+# stemmer did not (التكوين -> تكو, التكوينات -> تكوين, والتكوين -> والتكو). The rules
+# are Larkey's light10 with the clitics the glossary check strips (vgg_repro.i18n):
+# normalise (no harakat or tatweel; أ إ آ ٱ -> ا; ى -> ي); drop the conjunction و or ف
+# of a word of 4 letters or more; drop one of وال فال بال كال لل ال when 2 letters
+# remain; then, in this order, each of the suffixes below when 2 letters remain.
+ARABIC_PREFIXES = ("وال", "فال", "بال", "كال", "لل", "ال")
+ARABIC_SUFFIXES = ("ها", "ان", "ات", "ون", "ين", "يه", "ية", "هم", "كم", "نا", "ه", "ة", "ي")
+_ALEFS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا",
+                        "ٱ": "ا", "ى": "ي"})  # fmt: skip
+
+
+def light_stem(word: str) -> str:
+    """The search stem of an Arabic word (any other word: lower-cased).
+
+    >>> {light_stem(w) for w in ("تكوين", "التكوين", "والتكوين", "التكوينات")}
+    {'تكو'}
+    >>> {light_stem(w) for w in ("شبكة", "الشبكة", "وبالشبكات", "للشبكة")}
+    {'شبك'}
+    """
+    word = _MARKS.sub("", word).translate(_ALEFS)
+    if not re.search("[\u0621-\u064a]", word):
+        return word.lower()
+    if len(word) >= 4 and word[0] in "وف":
+        word = word[1:]
+    for prefix in ARABIC_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 2:
+            word = word[len(prefix) :]
+            break
+    for suffix in ARABIC_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            word = word[: -len(suffix)]
+    return word
+
+
+# The same in JavaScript. Sphinx escapes this code into its template, so it has no
+# '<', '>' or '&' (hence Math.sign and nested ifs).
+_JS_STEMMER = """
+var Stemmer = function () {
+  var prefixes = PREFIXES, suffixes = SUFFIXES;
+  var atLeast = function (n, m) { return Math.sign(n - m) !== -1; };
+  this.stemWord = function (w) {
+    w = w.replace(/[\u064b-\u0652\u0670\u0640]/g, "")
+      .replace(/[\u0623\u0625\u0622\u0671]/g, "\u0627").replace(/\u0649/g, "\u064a");
+    if (!/[\u0621-\u064a]/.test(w)) { return w.toLowerCase(); }
+    if (atLeast(w.length, 4)) {
+      if (w[0] === "\u0648" || w[0] === "\u0641") { w = w.slice(1); }
+    }
+    for (var i = 0; i !== prefixes.length; i++) {
+      var p = prefixes[i];
+      if (w.startsWith(p)) {
+        if (atLeast(w.length - p.length, 2)) { w = w.slice(p.length); break; }
+      }
+    }
+    for (var j = 0; j !== suffixes.length; j++) {
+      var s = suffixes[j];
+      if (w.endsWith(s)) {
+        if (atLeast(w.length - s.length, 2)) { w = w.slice(0, w.length - s.length); }
+      }
+    }
+    return w;
+  };
+};
+""".replace("PREFIXES", json.dumps(list(ARABIC_PREFIXES))).replace(
+    "SUFFIXES", json.dumps(list(ARABIC_SUFFIXES))
+)
+
+
 class SearchArabic(SearchLanguage):
-    """Arabic search: Snowball's Arabic stemmer in Python and in JavaScript."""
+    """Arabic search: one light stemmer (:func:`light_stem`) in Python and in JavaScript."""
 
     lang = "ar"
-    language_name = "Arabic"  # -> window.Stemmer = ArabicStemmer
-    js_stemmer_rawcode = "arabic-stemmer.js"
+    language_name = "Arabic"
+    js_stemmer_code = _JS_STEMMER
     stopwords = ARABIC_STOPWORDS
     # Same splitting in the browser as split() below (no '<', '>' or '&': the
     # template that embeds this is escaped).
@@ -62,15 +136,11 @@ var splitQuery = function (query) {
 };
 """
 
-    def __init__(self, options: dict[str, str]) -> None:
-        super().__init__(options)
-        self.stemmer = snowballstemmer.stemmer("arabic")
-
     def split(self, input: str) -> list[str]:  # noqa: A002 (Sphinx's signature)
         return self._word_re.findall(_MARKS.sub("", input))
 
     def stem(self, word: str) -> str:
-        return self.stemmer.stemWord(word.lower())
+        return light_stem(word)
 
 
 def _add_dir_to_html_tag(html: str, direction: str) -> str:
@@ -129,6 +199,13 @@ def _on_html_page_context(
         for code, name in SITE_LANGUAGES.items()
     ]
     context["vgg_direction"] = "rtl" if current in RTL_LANGUAGES else "ltr"
+    # <link rel="alternate" hreflang>: search engines and browsers find the other language.
+    links = "".join(
+        f'<link rel="alternate" hreflang="{lang["code"]}" href="{lang["url"]}" />\n'
+        for lang in context["vgg_languages"]
+        if not lang["current"]
+    )
+    context["metatags"] = context.get("metatags", "") + links
 
 
 def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
@@ -155,7 +232,37 @@ def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
     target.write_text(f"Documentation.addTranslations({body});\n", encoding="utf-8")
 
 
+class ltr_run(nodes.Inline, nodes.TextElement):  # noqa: N801 (docutils' node naming)
+    """A left-to-right run isolated from the text around it (``:ltr:``)."""
+
+
+def ltr_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``:ltr:`TEXT```: TEXT as one isolated left-to-right run."""
+    return [ltr_run(rawtext, nodes.unescape(text))], []
+
+
+def _visit_ltr_html(self, node: ltr_run) -> None:
+    self.body.append('<bdi dir="ltr" class="vgg-ltr-run">')
+
+
+def _depart_ltr_html(self, node: ltr_run) -> None:
+    self.body.append("</bdi>")
+
+
+def _pass(self, node: nodes.Node) -> None:  # other formats: the text alone
+    pass
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_node(
+        ltr_run,
+        html=(_visit_ltr_html, _depart_ltr_html),
+        latex=(_pass, _pass),
+        text=(_pass, _pass),
+        man=(_pass, _pass),
+        texinfo=(_pass, _pass),
+    )
+    app.add_role("ltr", ltr_role)
     app.add_search_language(SearchArabic)
     app.connect("config-inited", _on_config_inited)
     app.connect("builder-inited", _on_builder_inited)

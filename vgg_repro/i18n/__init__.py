@@ -33,9 +33,17 @@ from vgg_repro.i18n.glossary import (
     tokenize,
     word_forms,
 )
-from vgg_repro.i18n.rst import citations, markup, numbers, preservation_errors, prose
+from vgg_repro.i18n.rst import (
+    citations,
+    markup,
+    numbers,
+    preservation_errors,
+    prose,
+    unisolated_runs,
+)
 
 __all__ = [
+    "unisolated_runs",
     # check
     "CheckResult",
     "DocumentReport",

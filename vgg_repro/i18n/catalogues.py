@@ -31,7 +31,7 @@ from pathlib import Path
 
 from vgg_repro.errors import ConfigError, DataError
 from vgg_repro.i18n.glossary import GlossaryMatcher, Term, find_arabic_term, load_glossary
-from vgg_repro.i18n.rst import preservation_errors, prose
+from vgg_repro.i18n.rst import preservation_errors, prose, unisolated_runs
 
 DEFAULT_LOCALES = Path("locales")
 
@@ -150,6 +150,10 @@ def check_catalog(
                     )
             for kind, detail in preservation_errors(source, target):
                 report.issues.append(_issue(kind, key, detail, line))
+            for run in unisolated_runs(target):
+                report.issues.append(
+                    _issue("isolation", key, f"{run!r}: isolate it as :ltr:`{run}`", line)
+                )
     return report
 
 
@@ -206,7 +210,7 @@ class CheckResult:
     @property
     def preservation_errors(self) -> int:
         total = self.overall
-        return sum(total.count(k) for k in ("number", "citation", "markup"))
+        return sum(total.count(k) for k in ("number", "citation", "markup", "isolation"))
 
     @property
     def passed(self) -> bool:

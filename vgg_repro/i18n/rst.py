@@ -42,6 +42,31 @@ _CITATION = re.compile(
 _NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
 
 
+# A left-to-right run inside Arabic text: Latin letters or digits joined by an operator
+# (=, +, ·, ×, ^, <, >, ≤, ≥, ≈, →): S = 256, Q=S, S+32, 7²C² = 49C². An Arabic letter
+# may precede it (وS = 384: the conjunction attached to the formula).
+_OPERAND = r"[A-Za-z0-9][A-Za-z0-9²³_.,()\[\]]*"
+_LTR_RUN = re.compile(
+    rf"(?<![A-Za-z0-9_`]){_OPERAND}(?:\s*(?:=|≈|·|×|\+|\^|≤|≥|<|>|→)\s*[A-Za-z0-9(\[][A-Za-z0-9²³_.,()\[\]]*)+"
+)
+
+
+def unisolated_runs(text: str) -> list[str]:
+    """Formulas in Arabic text left bare, which the bidirectional algorithm reorders:
+    runs of Latin letters and digits joined by ``=`` or another operator, outside
+    literals, code roles and the isolating role ``:ltr:``.
+
+    >>> unisolated_runs("عند S = 256 و :ltr:`Q = 384` و ``S=512``")
+    ['S = 256']
+    >>> unisolated_runs("الطبقات 3 + 2 من الشبكة A-LRN، وS = 384")
+    ['S = 384']
+    """
+    text = _LITERAL.sub(" ", text)
+    text = _ROLE.sub(" ", text)
+    runs = [m.group(0).rstrip(".,)") for m in _LTR_RUN.finditer(text)]
+    return [r for r in runs if re.search("[A-Za-z]", r)]
+
+
 def _role_parts(name: str, body: str) -> tuple[str, str]:
     """(display text, target) of a role; the target is the body without explicit text."""
     match = _EXPLICIT.match(body)
@@ -68,6 +93,8 @@ def prose(text: str) -> str:
 
     def role(m: re.Match[str]) -> str:
         name = m.group("name").removeprefix("std:")
+        if name == "ltr":  # an isolated run of the sentence: its text is read
+            return m.group("body")
         if name in _CODE_ROLES:
             return " "
         text, _ = _role_parts(name, m.group("body"))
@@ -99,6 +126,8 @@ def markup(text: str) -> Counter[tuple[str, str]]:
     stripped = _LITERAL.sub(" ", text)
     for m in _ROLE.finditer(stripped):
         name = m.group("name").removeprefix("std:")
+        if name == "ltr":  # a translator's isolation of a run, not the source's markup
+            continue
         _, target = _role_parts(name, m.group("body"))
         if name in {"term", "ref", "doc"}:
             target = target.casefold()
@@ -144,11 +173,15 @@ def citations(text: str) -> list[tuple[tuple[str, ...], str]]:
 
 
 def preservation_errors(msgid: str, msgstr: str) -> list[tuple[str, str]]:
-    """What a translation lost: (kind, detail) for numbers, citations and markup."""
+    """What a translation lost or added: (kind, detail) for numbers, citations and markup."""
     errors: list[tuple[str, str]] = []
     lost_numbers = numbers(msgid) - numbers(msgstr)
     if lost_numbers:
         errors.append(("number", "missing " + ", ".join(sorted(lost_numbers.elements()))))
+    # A number the English does not have is a claim the translation adds.
+    added_numbers = numbers(msgstr) - numbers(msgid)
+    if added_numbers:
+        errors.append(("number", "added " + ", ".join(sorted(added_numbers.elements()))))
     target_words = set(re.findall(r"[A-Za-z'-]+", msgstr))
     target_numbers = numbers(msgstr)
     for names, year in citations(msgid):
