@@ -521,6 +521,37 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> str:
     return out
 
 
+def _assert_plots_render_offline(page: Path) -> None:
+    """The page of `dvc plots show` loads nothing from the network and, in Chromium (if
+    installed), draws every plot: each image loaded, each SVG with marks in it."""
+    html = page.read_text()
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", html), "network needed"
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) == 3
+    for src in images:
+        svg = (page.parent / src).read_text()
+        assert svg.count("<path") > 10, src  # axes, lines, bars: marks, not a blank page
+    chromium, driver_path = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+    if not (chromium.exists() and driver_path.exists()):
+        return
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(chromium)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    try:
+        driver.get(page.as_uri())
+        drawn = driver.execute_script(
+            "return [...document.images].map(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert drawn == [True, True, True], drawn
+    finally:
+        driver.quit()
+
+
 @pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs the git repository")
 @pytest.mark.skipif(shutil.which("dvc") is None, reason="needs dvc")
 def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
@@ -543,8 +574,8 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
     out = _run(["dvc", "repro"], repo, env)
     stages = _run(["dvc", "stage", "list", "--all", "--name-only"], repo, env).split()
     stages = [s for s in stages if s not in ("data.dvc", "transfer.dvc")]
-    # check, trainings, evaluations, fuse, transfer (Appendix B), report
-    assert len(stages) == 1 + 12 + 12 + 1 + 1 + 1
+    # check, trainings, evaluations, fuse, transfer (Appendix B), figures, report
+    assert len(stages) == 1 + 12 + 12 + 1 + 1 + 1 + 1
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     assert set(stages) <= set(lock)
     for stage in stages:
@@ -552,12 +583,18 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
     # A quiet log that says where it is: each stage names itself and its place, each
     # training epoch is one line, Lightning's advertisement and its empty FLOPs count
     # are gone, and the run ends by naming its report.
-    assert "stage 1 of 28: check_data" in out and "stage 28 of 28: report" in out
-    assert "stage 4 of 28: train_s256@B" in out
+    assert "stage 1 of 29: check_data" in out and "stage 29 of 29: report" in out
+    assert "stage 4 of 29: train_s256@B" in out
     assert re.search(r"epoch 1/1: loss [0-9.]+, val top-1 error [0-9.]+%, lr ", out)
     assert "Tip" not in out and "litlogger" not in out and "FLOPs" not in out
     assert "LeafSpec" not in out
     assert "Report: reports/report.md" in out and "git diff reports/" in out
+    # DVC's own views fit a terminal and render offline.
+    shown = _run(["dvc", "metrics", "show"], repo, env)
+    assert max(len(line) for line in shown.splitlines()) <= 120, shown
+    assert "metrics/summary/claim-depth.json" in shown and "metrics/D-jitter.json" not in shown
+    _run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], repo, env)
+    _assert_plots_render_offline(tmp_path / "plots" / "index.html")
 
     results = json.loads((repo / "reports" / "results.json").read_text())
     assert results["profile"] == "smoke" and len(results["rows"]) >= 12 * 2 + 4 + 3
@@ -630,6 +667,33 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
     out = _run(["dvc", "repro"], repo, env)
     assert "Running stage 'fuse'" in out
     assert "Running stage 'train" not in out and "Running stage 'evaluate" not in out
+
+
+def test_summary_metrics_are_small_files_with_few_keys(tmp_path, monkeypatch):
+    """One file per row, transfer descriptor and claim: what `dvc metrics show` lists."""
+    monkeypatch.chdir(tmp_path)
+    metrics = _metrics(True)
+    claims_ = claims.check_claims(metrics, _correct(metrics))
+    report.write_summary(metrics, claims_)
+    files = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "metrics/summary").iterdir()}
+    entry = metrics["D-jitter"]["single-scale"]
+    assert files["D-jitter"] == {"top1": round(entry["top1_error"], 1),
+                                 "top5": round(entry["top5_error"], 1)}  # fmt: skip
+    assert files["claim-depth"] == {"verdict": 1} and len(files) == len(metrics) + len(claims_)
+    assert all(len(v) <= 2 for v in files.values())
+
+
+def test_figures_are_drawn_and_the_same_for_the_same_numbers(tmp_path):
+    from vgg_repro.pipeline import figures
+
+    errors = {"A": 7.0, "A-LRN": 11.9, "B": 5.9, "C": 25.1, "D": 8.1, "E": 29.6}
+    a = figures.draw_depth(errors, tmp_path / "a.svg").read_bytes()
+    b = figures.draw_depth(errors, tmp_path / "b.svg").read_bytes()
+    assert a == b and a.count(b"<path") > 10 and b"Date" not in a
+    curves = {"A-s256": [80.0, 50.0, 20.0], "D-jitter": [30.0, 20.0]}
+    assert b"<path" in figures.draw_curves(curves, tmp_path / "c.svg").read_bytes()
+    table5 = {n: {"dense": 4.0, "multi-crop": 2.0, "dense+multi-crop": 2.5} for n in "DE"}
+    assert b"<path" in figures.draw_protocols(table5, tmp_path / "p.svg").read_bytes()
 
 
 def test_report_names_missing_or_mismatched_posteriors(tmp_path):

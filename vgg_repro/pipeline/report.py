@@ -10,14 +10,16 @@ Reads the metrics files of the ``evaluate``, ``fuse`` and ``transfer`` stages an
   as numbers (:mod:`vgg_repro.pipeline.claims`); the docs render this file;
 - ``reports/report.md``: the same in the paper's table layout
   (:func:`vgg_repro.evaluation.tables.render_table`) and the claims in words;
-- ``reports/depth.csv``: top-1 / top-5 error against weight layers (Table 3, S=256),
-  the data of ``dvc plots show``'s depth plot.
+- ``reports/depth.csv``: top-1 / top-5 error against weight layers (Table 3, S=256);
+- ``metrics/summary/*.json``: the compact metrics of ``dvc metrics show`` (one file per
+  row, transfer descriptor and claim; :func:`write_summary`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -530,6 +532,16 @@ def render_markdown(
             "or disagreement here says how the paper's recipe behaves at this scale, "
             "not whether the paper is right.",
         ]
+    lines += [
+        "",
+        "## Figures",
+        "",
+        "![Top-1 error against depth, beside the paper's](figures/depth.svg)",
+        "",
+        "![Validation top-1 error per epoch, every row of Table 3](figures/curves.svg)",
+        "",
+        "![Dense, multi-crop and both for the jittered D and E](figures/protocols.svg)",
+    ]
     lines += ["", *_training_lines(row_training(metrics, correct), deviations or {})]
     lines += _geometry_lines(_geometry_rows(metrics))
     lines += _environment_lines(training_runs(metrics))
@@ -586,10 +598,43 @@ def write_report(profile: str, settings: dict | None = None) -> dict:
     tmp = REPORTS / ".depth.csv.tmp"
     tmp.write_text("\n".join(csv) + "\n")
     tmp.replace(REPORTS / "depth.csv")
+    write_summary(metrics, claims, transfer)
     for c in claims:
         print(f"claim {c['id']}: {c['verdict']} ({format_evidence(c['ours'])})")
     print(ending(claims, md))
     return results
+
+
+# The compact metrics that `dvc metrics show`, `dvc metrics diff` and `dvc exp show`
+# read (dvc.yaml declares only this folder as metrics): one small file per row of
+# Table 3, per transfer descriptor and per claim, with the same few keys each, so that
+# `dvc metrics show` is a table of about 30 rows and 4 columns.
+SUMMARY = METRICS / "summary"
+VERDICT_NUMBER = {"agrees": 1, "inconclusive": 0, "disagrees": -1}
+
+
+def write_summary(metrics: dict, claims: list[dict], transfer: dict | None = None) -> None:
+    """``metrics/summary/*.json``: top-1 and top-5 error (percent, one decimal) of each
+    row's single-scale result (the fusion's multi-crop & dense one) and of each transfer
+    descriptor (top-1: the share of test images wrong), and each claim's verdict as a
+    number (1 agrees, 0 inconclusive, -1 disagrees)."""
+    import shutil
+
+    files: dict[str, dict] = {}
+    for stem, entries in metrics.items():
+        entry = entries.get("single-scale") or entries.get("dense+multi-crop")
+        if entry:
+            files[stem] = {k: round(float(entry[f"{k}_error"]), 1) for k in ("top1", "top5")}
+    for row in transfer_rows(transfer):
+        files[f"transfer-{row['descriptor']}"] = {"top1": round(100.0 - row["value"], 1)}
+    for c in claims:
+        files[f"claim-{c['id']}"] = {"verdict": VERDICT_NUMBER[c["verdict"]]}
+    tmp = SUMMARY.with_name(f".{SUMMARY.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for name, values in files.items():
+        write_json(tmp / f"{name}.json", values)
+    shutil.rmtree(SUMMARY, ignore_errors=True)  # a stage output: DVC deletes it too
+    os.replace(tmp, SUMMARY)
 
 
 def ending(claims: list[dict], report: Path) -> str:
