@@ -235,27 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _scale_list(text: str) -> list[int]:
-    """``--scales``: Q values such as ``256,384,512``."""
-    try:
-        scales = [int(q) for q in text.split(",") if q.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"--scales {text!r}: give test scales Q as integers, e.g. 256,384,512"
-        ) from None
-    if not scales:
-        raise ConfigError("--scales is empty: give test scales Q, e.g. 256,384,512")
-    return scales
-
-
 def features_main(argv: list[str] | None = None) -> int:
     """``vgg-repro features``: the Appendix B descriptors of a folder of images."""
+    from vgg_repro.data.transforms import scaled_size
     from vgg_repro.evaluation.descriptors import (
         AGGREGATIONS,
         describe_folder,
         load_descriptor_net,
         save_features,
     )
+    from vgg_repro.evaluation.scales import PAPER_CROP, resolve_scales
 
     parser = argparse.ArgumentParser(
         prog="vgg-repro features",
@@ -302,13 +291,12 @@ def features_main(argv: list[str] | None = None) -> int:
     nets = [load_descriptor_net(p) for p in args.ckpt]
     if args.torchvision:
         nets.append(load_descriptor_net(args.weights, torchvision=args.torchvision))
-    if args.scales is None:
+    if args.scales is None:  # the pipeline's rule: the paper's Q scaled by crop / 224
         crop = nets[0].model.crop_size
-        scales = [round(q * crop / 224) for q in PAPER_DESCRIPTOR_SCALES]
+        scales = [scaled_size(q, crop, PAPER_CROP) for q in PAPER_DESCRIPTOR_SCALES]
     else:
-        scales = _scale_list(args.scales)
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
-    device = "cpu" if device == "auto" else device
+        scales = resolve_scales(args.scales, nets[0])
+    device = _device(args.device)
     root = Path(args.data)
     if args.split is None and (root / "train").is_dir():
         raise ConfigError(
