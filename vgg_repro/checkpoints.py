@@ -20,7 +20,6 @@ import os
 import pickle
 import pickletools
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import torch
 
 from vgg_repro import models
 from vgg_repro.errors import CheckpointError
+from vgg_repro.files import atomic_write
 
 META_KEY = "vgg_repro"
 META_FIELDS = ("arch", "num_classes", "width", "crop_size", "dropout", "classes")
@@ -48,18 +48,8 @@ def model_meta(model: models.VGG, width: float, classes: list[str] | None = None
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file, then rename: a kill mid-write leaves the old file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, binary=True, sync=True) as f:
+        torch.save(obj, f)
 
 
 def save_model(

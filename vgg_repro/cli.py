@@ -15,7 +15,7 @@ import importlib
 import sys
 
 from vgg_repro import __version__
-from vgg_repro.errors import VGGReproError
+from vgg_repro.errors import user_message
 
 # name -> ("module:function", one-line help). Lightning's own subcommands get
 # their name passed through as the first argument.
@@ -95,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         rest = [name, *rest]
     try:
         return int(func(rest) or 0)
-    except VGGReproError as err:
-        print(f"vgg-repro {name}: error: {err}", file=sys.stderr)
+    except Exception as err:
+        message = user_message(err)  # a user's error: one line; a bug: the traceback
+        if message is None:
+            raise
+        print(f"vgg-repro {name}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"vgg-repro {name}: interrupted", file=sys.stderr)

@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from vgg_repro.files import write_text
+
 
 def main(argv: list[str]) -> int:
     """``vgg-repro data stats|convert-val|synth|prepare|split``."""
@@ -55,9 +57,7 @@ def main(argv: list[str]) -> int:
         text = json.dumps(stats, indent=2)
         if args.output:
             out = Path(args.output)
-            tmp = out.with_name(f".{out.name}.tmp")
-            tmp.write_text(text + "\n")
-            tmp.replace(out)  # atomic: a reader never sees half a file
+            write_text(out, text + "\n")  # atomic: a reader never sees half a file
             print(f"wrote {args.output} ({stats['num_images']} images)", file=sys.stderr)
         else:
             print(text)

@@ -21,12 +21,12 @@ Appendix B (descriptors of fixed nets, and a linear SVM on them)::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 import torch
 
+from vgg_repro import files
 from vgg_repro.errors import ConfigError
 from vgg_repro.evaluation.networks import load_network, load_torchvision
 from vgg_repro.evaluation.protocols import PROTOCOLS
@@ -93,17 +93,31 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _device(name: str) -> str:
+    """``--device``: ``auto`` resolved, anything else checked before any work.
+
+    >>> _device("cpu")
+    'cpu'
+    >>> _device("gpu0")
+    Traceback (most recent call last):
+    ...
+    vgg_repro.errors.ConfigError: --device 'gpu0' is not a device: give cpu, cuda, cuda:N or auto
+    """
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(name).type
+    except (RuntimeError, ValueError):
+        kind = None
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {name!r} is not a device: give cpu, cuda, cuda:N or auto")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
     return name
 
 
 def _write_json(path: Path, obj: dict) -> None:
     """``--output``: written atomically, so a reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    files.write_json(path, obj, sort_keys=False)
 
 
 def main(argv: list[str] | None = None) -> int:

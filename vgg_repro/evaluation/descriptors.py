@@ -38,6 +38,7 @@ from vgg_repro.data.images import load_image, to_rgb
 from vgg_repro.errors import CheckpointError, ConfigError, DataError
 from vgg_repro.evaluation.networks import EvalNet, load_network, load_torchvision
 from vgg_repro.evaluation.protocols import rescale
+from vgg_repro.files import atomic_write, write_json
 
 __all__ = [
     "AGGREGATIONS",
@@ -317,15 +318,10 @@ def save_features(path: str | os.PathLike, described: dict, **meta) -> Path:
     path = Path(path)
     if path.suffix != ".npy":
         raise ConfigError(f"--out {path}: the descriptors are written as FILE.npy; end it in .npy")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npy")
-    np.save(tmp, np.asarray(described["features"], dtype=np.float32))
-    os.replace(tmp, path)
+    with atomic_write(path, binary=True) as f:
+        np.save(f, np.asarray(described["features"], dtype=np.float32))
     info = {k: described[k] for k in ("files", "labels", "classes")} | meta
-    side = _sidecar(path)
-    tmp = side.with_name(f".{side.name}.tmp")
-    tmp.write_text(json.dumps(info, indent=1) + "\n")
-    os.replace(tmp, side)
+    write_json(_sidecar(path), info, indent=1, sort_keys=False)
     return path
 
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 from pathlib import Path
 
 from vgg_repro import models, paper
+from vgg_repro.files import atomic_write
 from vgg_repro.pipeline.common import METRICS, REPORTS, ROWS, model_dir, row_key, run_stage
 
 __all__ = ["FIGURES", "curves", "draw_curves", "draw_depth", "draw_protocols", "main"]
@@ -44,10 +44,8 @@ def _pyplot():
 
 def _save(fig, path: Path) -> Path:
     """Write the figure atomically, with no date in it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_write(path, binary=True) as f:
+        fig.savefig(f, format="svg", metadata={"Date": None}, bbox_inches="tight")
     return path
 
 

@@ -29,6 +29,7 @@ from vgg_repro.errors import ConfigError, VGGReproError
 from vgg_repro.evaluation.protocols import crop_grid
 from vgg_repro.evaluation.scales import test_scales
 from vgg_repro.evaluation.tables import render_table
+from vgg_repro.files import write_text
 from vgg_repro.pipeline.claims import (
     CLAIMS,
     VERDICTS,
@@ -450,6 +451,15 @@ def _environment_lines(runs: dict) -> list[str]:
         lines += [f"Trained on {env.get('system')} {env.get('machine')} with:", ""]
         lines += ["| library | version |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in sorted(env.get("versions", {}).items())]
+        cpu = env.get("cpu")
+        if cpu:  # recorded since #17: what decides the CPU's rounding
+            lines += [
+                "",
+                f"CPU: {cpu.get('model')}; kernels: {cpu.get('capability')}, BLAS "
+                f"{cpu.get('blas')}, oneDNN {cpu.get('onednn')}; {cpu.get('threads')} "
+                "threads. Nets trained elsewhere differ in their last bits (see the "
+                "documentation's page on reproducing), and so may their error rates.",
+            ]
         lines.append("")
     return lines
 
@@ -589,15 +599,11 @@ def write_report(profile: str, settings: dict | None = None) -> dict:
     }
     write_json(REPORTS / "results.json", results)
     md = REPORTS / "report.md"
-    tmp = md.with_name(f".{md.name}.tmp")
-    tmp.write_text(render_markdown(profile, info, metrics, claims, deviations, correct, transfer))
-    tmp.replace(md)
+    write_text(md, render_markdown(profile, info, metrics, claims, deviations, correct, transfer))
     depth = depth_rows(metrics)
     csv = ["net,weight_layers,top1_error,top5_error"]
     csv += [f"{r['net']},{r['weight_layers']},{r['top1_error']},{r['top5_error']}" for r in depth]
-    tmp = REPORTS / ".depth.csv.tmp"
-    tmp.write_text("\n".join(csv) + "\n")
-    tmp.replace(REPORTS / "depth.csv")
+    write_text(REPORTS / "depth.csv", "\n".join(csv) + "\n")
     write_summary(metrics, claims, transfer)
     for c in claims:
         print(f"claim {c['id']}: {c['verdict']} ({format_evidence(c['ours'])})")

@@ -19,6 +19,7 @@ import statistics
 from pathlib import Path
 
 from vgg_repro.errors import ConfigError
+from vgg_repro.files import write_text
 from vgg_repro.pipeline.common import run_stage, write_json
 
 __all__ = ["combine_verdicts", "error_spread", "main", "render_summary", "summarise"]
@@ -126,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"cannot read the results file {path}: {err}") from None
     summary = summarise(runs)
     write_json(args.out.with_suffix(".json"), summary)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(render_summary(summary))
-    tmp.replace(args.out)
+    write_text(args.out, render_summary(summary))
     for c in summary["claims"]:
         print(f"claim {c['id']}: {c['verdict']} ({', '.join(c['verdicts'])})")
     return 0
