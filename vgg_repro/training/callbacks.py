@@ -9,6 +9,8 @@ arguments, so a config states the recipe in one place (``model.lr_patience``...)
   after the third decrease;
 - :class:`NonFiniteLossGuard`: stop at the first NaN or infinite loss, before a
   diverged net is written to a checkpoint;
+- :class:`CollapseGuard`: stop, likewise, when a net that had learnt falls back to
+  chance (its training loss back at ln K, or its validation error back at chance);
 - :class:`DropoutReseed`: dropout noise as a function of (seed, epoch, rank), so that
   a run resumed at an epoch boundary draws the noise of the uninterrupted run;
 - :class:`EpochLog`: one line per epoch where no progress bar draws (a DVC stage, a
@@ -20,6 +22,7 @@ Each keeps what it must remember in the checkpoint (``state_dict``), so
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -31,9 +34,17 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from vgg_repro.errors import DivergenceError
+from vgg_repro.errors import CollapseError, DivergenceError
 
-__all__ = ["DropoutReseed", "EpochLog", "NonFiniteLossGuard", "PlateauSchedule", "epoch_line"]
+__all__ = [
+    "CollapseGuard",
+    "DropoutReseed",
+    "EpochLog",
+    "NonFiniteLossGuard",
+    "PlateauSchedule",
+    "collapse",
+    "epoch_line",
+]
 
 
 class PlateauSchedule(Callback):
@@ -129,16 +140,96 @@ class NonFiniteLossGuard(Callback):
         step = int(trainer.strategy.reduce(self._first_bad_step, reduce_op="max"))
         if step < 0:
             return
-        cb = trainer.checkpoint_callback
-        ckpt = Path(cb.dirpath) / "last.ckpt" if cb is not None and cb.dirpath else None
-        kept = "no checkpoint was written yet"
-        if ckpt is not None and ckpt.is_file():
-            kept = f"the last good checkpoint is {ckpt}"
+        kept = _kept_checkpoint(trainer)
         raise DivergenceError(
             f"the training loss became NaN or infinite at step {step} (epoch "
             f"{trainer.current_epoch}); stopped without saving, {kept}. Lower model.lr, "
             "check the data (data.stats, corrupt images) or resume with --ckpt_path last."
         )
+
+
+def _kept_checkpoint(trainer: pl.Trainer) -> str:
+    cb = trainer.checkpoint_callback
+    ckpt = Path(cb.dirpath) / "last.ckpt" if cb is not None and cb.dirpath else None
+    if ckpt is not None and ckpt.is_file():
+        return f"the last good checkpoint is {ckpt}"
+    return "no checkpoint was written yet"
+
+
+# A net "has learnt" once its training loss is at most LEARNT x ln K or its validation
+# error at most LEARNT x chance; it "is back at chance" when the loss is at least
+# BACK x ln K or the error at least BACK x chance. For 10 classes: learnt at a loss of
+# 1.73 or an error of 67.5%, collapsed at 2.19 or 87.3%. A net that learns stays far
+# from both bounds; one that collapses crosses the second in a single epoch.
+LEARNT, BACK = 0.75, 0.95
+
+
+def collapse(
+    num_classes: int, loss: float, error: float | None, best_loss: float, best_error: float
+) -> str | None:
+    """Why a net that had learnt is back at chance, or None.
+
+    ``loss``: this epoch's mean training loss; ``error``: its validation top-1 error
+    (%); ``best_*``: the lowest of earlier epochs (``inf`` if none).
+
+    >>> collapse(10, 2.32, 90.0, 1.21, 40.0)
+    'the training loss is 2.32, back at ln(10) = 2.30 (chance), after 1.21'
+    >>> collapse(10, 1.30, 89.0, 1.21, 40.0)
+    'the validation top-1 error is 89.0%, back at chance (90.0%), after 40.0%'
+    >>> collapse(10, 2.32, 90.0, 2.25, 88.0) is None  # never learnt: a plateau, not a collapse
+    True
+    """
+    chance_loss, chance_error = math.log(num_classes), 100.0 * (1 - 1 / num_classes)
+    if best_loss <= LEARNT * chance_loss and loss >= BACK * chance_loss:
+        return (
+            f"the training loss is {loss:.2f}, back at ln({num_classes}) = {chance_loss:.2f} "
+            f"(chance), after {best_loss:.2f}"
+        )
+    if error is not None and best_error <= LEARNT * chance_error and error >= BACK * chance_error:
+        return (
+            f"the validation top-1 error is {error:.1f}%, back at chance ({chance_error:.1f}%), "
+            f"after {best_error:.1f}%"
+        )
+    return None
+
+
+class CollapseGuard(Callback):
+    """Stop when a net that had learnt falls back to chance, naming the epoch.
+
+    Checked after each validation run, before that epoch's checkpoint is written
+    (Lightning runs checkpoint callbacks last), so the collapsed net is never saved and
+    ``last.ckpt`` stays the last good state, as with :class:`NonFiniteLossGuard`. The
+    bounds are :data:`LEARNT` and :data:`BACK` (see :func:`collapse`).
+    """
+
+    def __init__(self) -> None:
+        self.best_loss, self.best_error = math.inf, math.inf
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not hasattr(pl_module, "epoch_train_loss"):
+            return
+        loss = pl_module.epoch_train_loss()
+        if loss is None:
+            return
+        value = trainer.callback_metrics.get("val/top1_error")
+        error = None if value is None else float(value)
+        num_classes = pl_module.net.num_classes
+        why = collapse(num_classes, loss, error, self.best_loss, self.best_error)
+        if why is not None:
+            raise CollapseError(
+                f"training collapsed at epoch {trainer.current_epoch}: {why}; stopped without "
+                f"saving, {_kept_checkpoint(trainer)}. Lower model.lr, or check the parent "
+                "net (model.init_from_a, model.finetune_from) and the data."
+            )
+        self.best_loss = min(self.best_loss, loss)
+        if error is not None:
+            self.best_error = min(self.best_error, error)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "best_error": self.best_error}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_loss, self.best_error = state_dict["best_loss"], state_dict["best_error"]
 
 
 class DropoutReseed(Callback):

@@ -49,21 +49,34 @@ import argparse
 import difflib
 import inspect
 import logging
+import os
 import sys
 import warnings
 import zipfile
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from jsonargparse import ActionConfigFile
 from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.plugins import TorchCheckpointIO
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from vgg_repro.errors import CheckpointError, ConfigError
+from vgg_repro.files import atomic_write
 from vgg_repro.training.datamodule import ImageFolderDataModule
 from vgg_repro.training.module import VGGClassifier
 
-__all__ = ["CONFIG_DIR", "VGGCLI", "expand_configs", "main", "resolve_config", "shipped_configs"]
+__all__ = [
+    "CONFIG_DIR",
+    "VGGCLI",
+    "AtomicCheckpointIO",
+    "expand_configs",
+    "main",
+    "resolve_config",
+    "shipped_configs",
+]
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 RECIPE = "recipe"  # Sec. 3.1, the base of every other shipped config
@@ -149,6 +162,36 @@ def check_ckpt_path(value: str | None) -> None:
         raise CheckpointError(f"--ckpt_path={value} is not a checkpoint ({why})")
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, writing each file atomically.
+
+    Lightning serialises a checkpoint and then writes it over the target, so a full
+    disk or a kill mid-write leaves a truncated ``.ckpt`` (and may spoil
+    ``last.ckpt``, the file that ``--ckpt_path last`` resumes from). Here the file
+    appears complete or not at all (:func:`vgg_repro.files.atomic_write`); a path
+    with a scheme (``s3://``...) goes to Lightning's own writer.
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if "://" in str(path) or storage_options is not None:
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        with atomic_write(path, binary=True, sync=True) as f:
+            torch.save(checkpoint, f)
+
+
+def _earlier_run(root: Path, ckpt_dir: Path) -> Path | None:
+    """The logs or checkpoint of a run already in ``root``, which a new fit would overwrite."""
+    logs = root / "dvclive"
+    if logs.is_dir() and any(logs.iterdir()):
+        return logs
+    last = ckpt_dir / "last.ckpt"
+    return last if last.is_file() else None
+
+
+# Environment variables that torchrun, SLURM and other launchers set in every process.
+_LAUNCHERS = ("MASTER_ADDR", "WORLD_SIZE", "SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "LSB_JOBID")
+
+
 class VGGCLI(LightningCLI):
     """LightningCLI with the links and defaults of vgg_repro."""
 
@@ -175,30 +218,58 @@ class VGGCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
+        nodes = cfg.trainer.num_nodes
+        if isinstance(nodes, int) and nodes > 1 and not any(v in os.environ for v in _LAUNCHERS):
+            # Lightning would wait for the other nodes to join, without a word, for ever.
+            raise ConfigError(
+                f"trainer.num_nodes={nodes} but no launcher started this process on "
+                "several nodes: run it under torchrun or srun (see the Training page), or "
+                "set trainer.num_nodes=1"
+            )
         if cfg.checkpoint.dirpath is None:
             cfg.checkpoint.dirpath = str(Path(cfg.trainer.default_root_dir or ".") / "checkpoints")
+        # A run killed while writing a checkpoint (SIGKILL, power cut) leaves the
+        # temporary file of AtomicCheckpointIO behind; the next run clears it.
+        for tmp in Path(cfg.checkpoint.dirpath).glob(".*.ckpt.*.tmp"):
+            tmp.unlink(missing_ok=True)
 
     def instantiate_trainer(self, **kwargs) -> pl.Trainer:
         """The Trainer, with vgg_repro's default loggers and progress bar where none is set."""
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         trainer = config["trainer"]
         root = Path(trainer.get("default_root_dir") or ".")
+        resume = bool(config.get("ckpt_path"))
+        raw = self.config[self.subcommand] if self.subcommand else self.config
+        ckpt_dir = Path(raw.checkpoint.dirpath or root / "checkpoints")
+        earlier = _earlier_run(root, ckpt_dir)
+        if self.subcommand == "fit" and not resume and earlier is not None:
+            # A new run would overwrite the earlier one's DVCLive logs and last.ckpt.
+            raise ConfigError(
+                f"trainer.default_root_dir={root} already holds a run ({earlier}); resume "
+                "it with --ckpt_path last, or give another trainer.default_root_dir (or "
+                "delete the earlier run)"
+            )
         if trainer.get("logger") in (None, True):  # default: CSV + DVCLive under the run folder
             from pytorch_lightning.loggers import CSVLogger
 
             from vgg_repro.training.dvclive_shim import FastSyncDVCLiveLogger
 
-            resume = bool(config.get("ckpt_path"))
-            kwargs["logger"] = [  # CSV first: trainer.log_dir, where config.yaml is saved
-                CSVLogger(save_dir=str(root), name="csv"),
-                FastSyncDVCLiveLogger(
-                    dir=str(root / "dvclive"),
-                    dvcyaml=False,
-                    log_model=False,
-                    save_dvc_exp=False,
-                    resume=resume,
-                ),
-            ]
+            # CSV first: trainer.log_dir, where config.yaml is saved. CSVLogger numbers
+            # its versions itself; DVCLive's folder is one run's, so validate and test
+            # next to a fit's logs write only the CSV ones.
+            kwargs["logger"] = [CSVLogger(save_dir=str(root), name="csv")]
+            if self.subcommand == "fit" or earlier is None:
+                kwargs["logger"].append(
+                    FastSyncDVCLiveLogger(
+                        dir=str(root / "dvclive"),
+                        dvcyaml=False,
+                        log_model=False,
+                        save_dvc_exp=False,
+                        resume=resume,
+                    )
+                )
+        if not trainer.get("plugins"):
+            kwargs["plugins"] = [AtomicCheckpointIO()]
         callbacks = trainer.get("callbacks") or []
         callbacks = list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks]
         bar = any(isinstance(c, ProgressBar) for c in callbacks)
@@ -206,7 +277,12 @@ class VGGCLI(LightningCLI):
             # Lightning's default Rich bar costs ~8% of a miniature CPU step
             # (bench/bench_fit.py); tqdm redrawn every 10 steps costs next to nothing.
             kwargs["callbacks"] = [*callbacks, TQDMProgressBar(refresh_rate=10)]
-        return super().instantiate_trainer(**kwargs)
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except (MisconfigurationException, ValueError, TypeError) as err:
+            # The Trainer is built from the user's trainer.* settings alone: what it
+            # refuses (devices=x,y on a CPU, num_nodes=-1...) is a setting to change.
+            raise ConfigError(f"Lightning refused the trainer.* settings: {err}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         _run_cli(argv)
     except argparse.ArgumentError as err:  # a mistyped or unknown option, a bad value
         raise ConfigError(_with_suggestion(str(err))) from None
+    except MisconfigurationException as err:  # Lightning's own checks of the settings
+        raise ConfigError(f"Lightning refused the settings: {err}") from None
     return 0
 
 

@@ -37,6 +37,7 @@ from vgg_repro import checkpoints, models
 from vgg_repro.data.images import read_skip_log
 from vgg_repro.errors import CheckpointError, ConfigError
 from vgg_repro.training.callbacks import (
+    CollapseGuard,
     DropoutReseed,
     EpochLog,
     NonFiniteLossGuard,
@@ -128,11 +129,11 @@ class VGGClassifier(pl.LightningModule):
     # --- setup: parents, speed options
 
     def configure_callbacks(self) -> list[pl.Callback]:
-        """The recipe's schedule, the NaN guard, dropout reseeding and the epoch lines
-        (see callbacks.py)."""
+        """The recipe's schedule, the NaN and collapse guards, dropout reseeding and the
+        epoch lines (see callbacks.py)."""
         hp = self.hparams
         schedule = PlateauSchedule(hp.lr_factor, hp.lr_patience, hp.max_lr_decreases)
-        return [schedule, NonFiniteLossGuard(), DropoutReseed(), EpochLog()]
+        return [schedule, NonFiniteLossGuard(), CollapseGuard(), DropoutReseed(), EpochLog()]
 
     def setup(self, stage: str) -> None:
         dm = self.trainer.datamodule
@@ -232,6 +233,14 @@ class VGGClassifier(pl.LightningModule):
             rank_zero_warn(
                 f"{len(skipped)} unreadable images skipped so far, listed in {dm.skip_log}"
             )
+
+    def epoch_train_loss(self) -> float | None:
+        """The mean training loss of the current epoch so far, over every process."""
+        sums = getattr(self, "_train_sums", None)
+        if sums is None:
+            return None
+        loss, n = self.trainer.strategy.reduce(sums[[0, 3]], reduce_op="sum").tolist()
+        return loss / n if n else None
 
     def _eval_step(self, batch: list[torch.Tensor], metrics: MetricCollection, split: str):
         x, y = batch
