@@ -15,13 +15,15 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
 
 from vgg_repro.data import folders
-from vgg_repro.errors import DataError
-from vgg_repro.pipeline.common import DATA_INFO, load_profile, run_stage, write_json
+from vgg_repro.errors import ConfigError, DataError
+from vgg_repro.files import write_text
+from vgg_repro.pipeline.common import DATA_INFO, PARAMS, load_profile, run_stage, write_json
 
 __all__ = ["check_data", "dir_md5", "main", "pin_data"]
 
@@ -115,6 +117,15 @@ def verify_pinned(root: Path, data_dvc: Path = DATA_DVC) -> tuple[str, str | Non
     pin_arg = "" if Path(data_dvc) == DATA_DVC else f" {data_dvc}"
     if actual != pinned:
         source = (spec.get("deps") or [{}])[0].get("path", "the source folder")
+        stale = _stale_files(root, Path(source))
+        if stale:
+            raise DataError(
+                f"{root} holds {len(stale)} file{'' if len(stale) == 1 else 's'} that {source} no "
+                f"longer has (the first: "
+                f"{root / stale[0]}): {root} is a copy of {source} that DVC updates without "
+                "deleting files, so that an edit there is never overwritten. Delete them, "
+                f"or delete {root} and run `dvc repro` to make a fresh copy."
+            )
         raise DataError(
             f"the dataset in {root} (imported from {source}) differs from the one pinned "
             f"in {data_dvc}: md5 {actual} ({nfiles} files), pinned {pinned}. DVC has "
@@ -124,6 +135,18 @@ def verify_pinned(root: Path, data_dvc: Path = DATA_DVC) -> tuple[str, str | Non
             f"pin-data{pin_arg}`, then commit {source} and {data_dvc}."
         )
     return actual, (spec.get("deps") or [{}])[0].get("path")
+
+
+def _stale_files(root: Path, source: Path) -> list[str]:
+    """Files under ``root`` (the copy) that are not under ``source``, as relative paths."""
+    if not source.is_dir():
+        return []
+    have = {p.relative_to(source) for p in source.rglob("*") if p.is_file()}
+    return sorted(
+        str(rel)
+        for p in root.rglob("*")
+        if p.is_file() and (rel := p.relative_to(root)) not in have
+    )
 
 
 def pin_data(data_dvc: Path = DATA_DVC) -> str:
@@ -141,10 +164,56 @@ def pin_data(data_dvc: Path = DATA_DVC) -> str:
         text = re.sub(r"^(\s+pinned:\s*)\S+", lambda m: m.group(1) + md5, text, flags=re.M)
     else:
         text = text.rstrip("\n") + f"\nmeta:\n  pinned: {md5}\n"
-    tmp = data_dvc.with_name(f".{data_dvc.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, data_dvc)  # atomic: a killed run leaves the old pin, never half a file
+    write_text(data_dvc, text)  # atomic: a killed run leaves the old pin, never half a file
     return md5
+
+
+def differing_keys(old: object, new: object, where: str = "") -> list[str]:
+    """The dotted keys at which two parsed YAML documents differ.
+
+    >>> differing_keys({"profile": "a", "x": {"y": 1}}, {"profile": "b", "x": {"y": 1, "z": 2}})
+    ['profile', 'x.z']
+    """
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return [] if old == new else [where]
+    keys = list(old) + [k for k in new if k not in old]
+    out: list[str] = []
+    for key in keys:
+        name = f"{where}.{key}" if where else str(key)
+        out += differing_keys(old.get(key), new.get(key), name)
+    return out
+
+
+def undo_experiment_params(key: str | None, params: Path = PARAMS) -> bool:
+    """Put ``params.yaml`` back as it was before a ``dvc exp run -S`` that set a bad value.
+
+    ``dvc exp run -S KEY=VALUE`` writes the value into the workspace's ``params.yaml``
+    (and reformats the file) before any stage runs, and leaves it there when a stage
+    fails. Inside an experiment (DVC sets ``DVC_EXP_BASELINE_REV``) the file is restored
+    from the experiment's baseline commit, but only if it differs from it at the bad
+    key alone: a user's own uncommitted edits are never overwritten.
+
+    Returns:
+        Whether the file was restored.
+    """
+    rev = os.environ.get("DVC_EXP_BASELINE_REV")
+    if not rev or not key or not params.is_file():
+        return False
+    try:
+        shown = subprocess.run(
+            ["git", "show", f"{rev}:{params.as_posix()}"], capture_output=True, text=True
+        )
+        if shown.returncode:
+            return False
+        before = yaml.safe_load(shown.stdout) or {}
+        now = yaml.safe_load(params.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    changed = differing_keys(before, now)
+    if not changed or any(k != key and not k.startswith(f"{key}.") for k in changed):
+        return False
+    write_text(params, shown.stdout)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +234,14 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.dvc_file)
         print(f"{path} now pins {pin_data(path)}; commit the data folder and {path}")
         return 0
-    name, profile = load_profile()
+    try:
+        name, profile = load_profile()
+    except ConfigError as err:
+        if undo_experiment_params(err.key):
+            raise ConfigError(
+                f"{err} (params.yaml is back as it was before `dvc exp run -S`)", err.key
+            ) from None
+        raise
     info = check_data(profile)
     info["profile"] = name
     write_json(DATA_INFO, info)

@@ -13,8 +13,8 @@ one of ``s256``, ``s384``, ``jitter`` (the paper's S = 256, S = 384 and S in
 from __future__ import annotations
 
 import contextlib
+import difflib
 import gc
-import json
 import os
 import sys
 import tempfile
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from vgg_repro.errors import ConfigError, VGGReproError
+from vgg_repro import files
+from vgg_repro.errors import ConfigError, user_message
 
 PARAMS = Path("params.yaml")
 MODELS = Path("models")
@@ -60,21 +61,113 @@ FUSION = (("D", "jitter"), ("E", "jitter"))
 # --- parameters -------------------------------------------------------------------------
 
 
+# The keys of params.yaml, at every depth. A dict lists the keys a mapping may have
+# (None: a value); FREE is a mapping whose keys are the user's (LightningCLI settings,
+# the deviations' names); LIMIT is images per class, a number or one per split.
+FREE, LIMIT = "free", "limit"
+_EPOCHS = {"scratch": None, "s256": None, "s384": None, "jitter": None}
+PARAMS_SCHEMA: dict = {
+    "profile": None,
+    "profiles": {
+        FREE: {
+            "config": None,
+            "data": None,
+            "pinned": None,
+            "train": {
+                "epochs": _EPOCHS,
+                "batch_size": None,
+                "seed": None,
+                "overrides": FREE,
+                "hardware": {"accelerator": None, "devices": None, "num_workers": None},
+                "limit_per_class": LIMIT,
+            },
+            "evaluate": {
+                "device": None,
+                "batch_size": None,
+                "workers": None,
+                "limit_per_class": LIMIT,
+            },
+            "transfer": {
+                "data": None,
+                "pinned": None,
+                "scales": None,
+                "aggregation": None,
+                "C": None,
+                "folds": None,
+                "batch_size": None,
+                "device": None,
+                "limit_per_class": LIMIT,
+            },
+            "deviations": {FREE: {"paper": None, "why": None}},
+        }
+    },
+}
+_SPLITS = {"train": None, "val": None, "test": None}
+
+
+def check_params(doc: object, schema: object = PARAMS_SCHEMA, where: str = "") -> None:
+    """Refuse a key of ``params.yaml`` that nothing reads: a typo would be dropped silently.
+
+    >>> check_params({"profile": "smoke", "profiles": {"smoke": {"train": {"sed": 1}}}})
+    Traceback (most recent call last):
+    ...
+    vgg_repro.errors.ConfigError: params.yaml: unknown key profiles.smoke.train.sed; did ...
+
+    Raises:
+        ConfigError: the first unknown key, with the closest valid one and the valid keys.
+    """
+    if schema == LIMIT:
+        schema = _SPLITS if isinstance(doc, dict) else None
+    if schema is None or schema == FREE:
+        return
+    if not isinstance(doc, dict):
+        if doc is not None and FREE not in schema:
+            raise ConfigError(
+                f"{PARAMS}: {where or 'the file'} must be a mapping of "
+                f"{', '.join(schema)}, not {doc!r}",
+                where,
+            )
+        return
+    if FREE in schema:
+        for key, value in doc.items():
+            check_params(value, schema[FREE], f"{where}.{key}" if where else str(key))
+        return
+    for key, value in doc.items():
+        name = f"{where}.{key}" if where else str(key)
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(
+                f"{PARAMS}: unknown key {name}{hint} (valid here: {', '.join(schema)})", name
+            )
+        check_params(value, schema[key], name)
+
+
 def load_profile(params: str | os.PathLike = PARAMS) -> tuple[str, dict]:
     """The active profile's name and settings from ``params.yaml``.
 
+    Every key of the file is checked first (:func:`check_params`), in every profile.
+
     Raises:
-        ConfigError: no such file, or ``profile`` names no entry of ``profiles``.
+        ConfigError: no such file, an unknown key, or ``profile`` names no entry of
+            ``profiles``.
     """
     path = Path(params)
     if not path.is_file():
         raise ConfigError(f"{path} not found: run the pipeline from the repository root")
-    doc = yaml.safe_load(path.read_text()) or {}
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"{path} is not valid YAML{line}: fix the file") from None
+    check_params(doc)
     name, profiles = doc.get("profile"), doc.get("profiles") or {}
     if name not in profiles:
         raise ConfigError(
             f"{path}: profile {name!r} is not one of the profiles defined there "
-            f"({', '.join(profiles)}); e.g. dvc exp run -S profile=miniature"
+            f"({', '.join(profiles)}); e.g. dvc exp run -S profile=miniature",
+            "profile",
         )
     return name, profiles[name]
 
@@ -125,15 +218,7 @@ def metrics_path(net: str, row: str) -> Path:
 
 def write_json(path: Path, obj: dict) -> None:
     """Write a JSON file atomically: a reader (or a killed stage) never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_json(path, obj)
 
 
 @contextlib.contextmanager
@@ -196,7 +281,46 @@ def run_environment() -> dict:
     versions["cuda"] = torch.version.cuda
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     versions["cudnn"] = None if cudnn is None else str(cudnn)
-    return {"versions": versions, "machine": platform.machine(), "system": platform.system()}
+    return {
+        "versions": versions,
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "cpu": cpu_kernels(),
+    }
+
+
+def cpu_kernels() -> dict:
+    """The CPU and the kernel families that torch runs on it, which decide its rounding.
+
+    ``model``: the CPU's name; ``capability``: the vector instructions ATen's kernels
+    use (``AVX2``, ``AVX512``...); ``blas`` and ``onednn``: the libraries behind matrix
+    products and convolutions, with their versions; ``threads``: torch's intra-op
+    threads (a sum split over more threads is added in another order). Two machines
+    that agree on all of these and on the library versions train bit-identical nets.
+    """
+    import platform
+    import re
+
+    import torch
+
+    model = platform.processor() or None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            found = re.search(r"^model name\s*:\s*(.+)$", f.read(), flags=re.M)
+        model = found.group(1).strip() if found else model
+    except OSError:
+        pass
+    info = torch.__config__.parallel_info()
+    mkl = re.search(r"Math Kernel Library Version ([\d.]+)", info)
+    onednn = re.search(r"(?:oneDNN|MKL-DNN) (v[\d.]+)", info)
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return {
+        "model": model,
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "blas": f"MKL {mkl.group(1)}" if mkl else (blas.group(1) if blas else None),
+        "onednn": onednn.group(1) if onednn else None,
+        "threads": torch.get_num_threads(),
+    }
 
 
 # --- running a stage --------------------------------------------------------------------
@@ -248,8 +372,11 @@ def run_stage(name: str, stage: Callable[[list[str]], object]) -> None:
         print(f"stage {where[0]} of {where[1]}: {where[2]}", flush=True)
     try:
         status = int(stage(sys.argv[1:]) or 0)
-    except VGGReproError as err:
-        print(f"vgg_repro.pipeline {name}: error: {err}", file=sys.stderr)
+    except Exception as err:
+        message = user_message(err)  # a user's error: one line; a bug: the traceback
+        if message is None:
+            raise
+        print(f"vgg_repro.pipeline {name}: error: {message}", file=sys.stderr)
         status = 2
     gc.freeze()
     sys.exit(status)
