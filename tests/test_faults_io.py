@@ -263,7 +263,7 @@ def test_an_unknown_profile_gets_the_projects_message_and_dvc_exp_run_leaves_par
     )
     assert "Traceback" not in out and "are missing from" not in out
     assert (repo / "params.yaml").read_text() == before
-    assert not (repo / "models" / "A").exists()  # nothing trained
+    assert not (repo / "models" / "A" / "s256" / "model.pt").exists()  # nothing trained
     (repo / "params.yaml").write_text(before.replace("profile: miniature", "profile: minature"))
     run = subprocess.run(
         ["dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=600

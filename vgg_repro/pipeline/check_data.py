@@ -113,19 +113,21 @@ def verify_pinned(root: Path, data_dvc: Path = DATA_DVC) -> tuple[str, str | Non
             f"{data_dvc} does not pin {root} (no meta.pinned, or no output at {root}); "
             f"restore it with `git checkout {data_dvc}`"
         )
+    source = (spec.get("deps") or [{}])[0].get("path", "the source folder")
+    # First: a file deleted from the source stays in the persistent copy, which may
+    # then still match the pin while the source does not.
+    stale = _stale_files(root, Path(source))
+    if stale:
+        raise DataError(
+            f"{root} holds {len(stale)} file{'' if len(stale) == 1 else 's'} that {source} no "
+            f"longer has (the first: "
+            f"{root / stale[0]}): {root} is a copy of {source} that DVC updates without "
+            "deleting files, so that an edit there is never overwritten. Delete them, "
+            f"or delete {root} and run `dvc repro` to make a fresh copy."
+        )
     actual, nfiles = dir_md5(root)
     pin_arg = "" if Path(data_dvc) == DATA_DVC else f" {data_dvc}"
     if actual != pinned:
-        source = (spec.get("deps") or [{}])[0].get("path", "the source folder")
-        stale = _stale_files(root, Path(source))
-        if stale:
-            raise DataError(
-                f"{root} holds {len(stale)} file{'' if len(stale) == 1 else 's'} that {source} no "
-                f"longer has (the first: "
-                f"{root / stale[0]}): {root} is a copy of {source} that DVC updates without "
-                "deleting files, so that an edit there is never overwritten. Delete them, "
-                f"or delete {root} and run `dvc repro` to make a fresh copy."
-            )
         raise DataError(
             f"the dataset in {root} (imported from {source}) differs from the one pinned "
             f"in {data_dvc}: md5 {actual} ({nfiles} files), pinned {pinned}. DVC has "
