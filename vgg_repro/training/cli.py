@@ -192,6 +192,16 @@ def _earlier_run(root: Path, ckpt_dir: Path) -> Path | None:
 _LAUNCHERS = ("MASTER_ADDR", "WORLD_SIZE", "SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "LSB_JOBID")
 
 
+def _is_helper_process() -> bool:
+    """Whether this is a second, third... process of a run on several devices or nodes.
+
+    Those start once the first has set the run folder up (Lightning's DDP launcher
+    re-runs the command), so the checks of that folder are the first process's alone.
+    """
+    ranks = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "GROUP_RANK")
+    return any(os.environ.get(v, "0") not in ("", "0") for v in ranks)
+
+
 class VGGCLI(LightningCLI):
     """LightningCLI with the links and defaults of vgg_repro."""
 
@@ -230,7 +240,9 @@ class VGGCLI(LightningCLI):
             cfg.checkpoint.dirpath = str(Path(cfg.trainer.default_root_dir or ".") / "checkpoints")
         # A run killed while writing a checkpoint (SIGKILL, power cut) leaves the
         # temporary file of AtomicCheckpointIO behind; the next run clears it.
-        for tmp in Path(cfg.checkpoint.dirpath).glob(".*.ckpt.*.tmp"):
+        for tmp in (
+            () if _is_helper_process() else Path(cfg.checkpoint.dirpath).glob(".*.ckpt.*.tmp")
+        ):
             tmp.unlink(missing_ok=True)
 
     def instantiate_trainer(self, **kwargs) -> pl.Trainer:
@@ -242,7 +254,7 @@ class VGGCLI(LightningCLI):
         raw = self.config[self.subcommand] if self.subcommand else self.config
         ckpt_dir = Path(raw.checkpoint.dirpath or root / "checkpoints")
         earlier = _earlier_run(root, ckpt_dir)
-        if self.subcommand == "fit" and not resume and earlier is not None:
+        if self.subcommand == "fit" and not resume and earlier and not _is_helper_process():
             # A new run would overwrite the earlier one's DVCLive logs and last.ckpt.
             raise ConfigError(
                 f"trainer.default_root_dir={root} already holds a run ({earlier}); resume "
