@@ -507,3 +507,13 @@ def test_extension_doctests() -> None:
     for module in (vgg_arabic, vgg_tables):
         failures, tried = doctest.testmod(module)
         assert tried and not failures, module.__name__
+
+
+@pytest.mark.parametrize("page", ["api/models.html", "api/evaluation.html"])
+def test_arabic_field_lists_show_the_dash_that_english_shows(site: Path, page: str) -> None:
+    """docutils has no Arabic quotation marks, so Sphinx skipped its smart-quotes
+    transform on Arabic pages, dashes included: parameter lists read "--" (issue 15)."""
+    for lang in ("en", "ar"):
+        text = (site / lang / page).read_text(encoding="utf-8")
+        prose = re.sub(r"<(code|pre)\b.*?</\1>", "", text, flags=re.S)
+        assert " -- " not in prose and " – " in prose, f"{lang}/{page}"

@@ -253,7 +253,21 @@ def _pass(self, node: nodes.Node) -> None:  # other formats: the text alone
     pass
 
 
+def _educate_dashes_in_arabic() -> None:
+    """Let Sphinx's smart-quotes transform run on Arabic pages, for its dashes.
+
+    docutils has no Arabic quotation marks, so Sphinx skipped the transform for
+    Arabic, and with it the dashes and ellipses: the field lists of the API pages
+    showed "--" where the English pages show "–". Registered with straight quotes,
+    the transform leaves the translators' quotation marks as they wrote them.
+    """
+    from docutils.utils import smartquotes
+
+    smartquotes.smartchars.quotes.setdefault("ar", "\"\"''")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    _educate_dashes_in_arabic()
     app.add_node(
         ltr_run,
         html=(_visit_ltr_html, _depart_ltr_html),
