@@ -115,11 +115,6 @@ def _device(name: str) -> str:
     return name
 
 
-def _write_json(path: Path, obj: dict) -> None:
-    """``--output``: written atomically, so a reader never sees half of it."""
-    files.write_json(path, obj, sort_keys=False)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``vgg-repro evaluate``: print the paper-format table, optionally write the metrics JSON."""
     parser = argparse.ArgumentParser(
@@ -239,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         precision=args.precision,
     )
     if args.output:
-        _write_json(Path(args.output), metrics)
+        files.write_json(args.output, metrics, sort_keys=False)
     print(render_table([metrics], paper_numbers=args.paper_numbers))
     print(
         f"\n{metrics['n_images']} images, {metrics['num_classes']} classes, "
@@ -365,7 +360,7 @@ def transfer_main(argv: list[str] | None = None) -> int:
     train, test = (load_features(p) for p in args.features)
     result = transfer(train, test, cs=cs, folds=args.folds)
     if args.output:
-        _write_json(Path(args.output), result)
+        files.write_json(args.output, result, sort_keys=False)
     se = f" ± {result['std_error']:.1f}" if result.get("std_error") is not None else ""
     name = "mean class accuracy" if result["metric"] == "mean_class_accuracy" else "mAP"
     print(
