@@ -232,6 +232,13 @@ def test_every_key_of_every_profile_is_checked(tmp_path, edit, expected):
     assert expected in str(err.value) and "\n" not in str(err.value)
 
 
+def test_params_that_are_not_yaml_name_the_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("profile: miniature\nprofiles:\n  miniature: {config: [\n")
+    with pytest.raises(ConfigError, match=r"params.yaml is not valid YAML \(line \d+\): fix"):
+        common.load_profile(path)
+
+
 def test_the_shipped_params_pass_the_check():
     name, profile = common.load_profile(ROOT / "params.yaml")
     assert name in ("miniature", "smoke", "paper") and profile["data"]
