@@ -354,29 +354,18 @@ def test_a_formula_in_arabic_text_keeps_its_logical_order(site: Path, browser) -
 
 
 def test_arabic_search_finds_the_glossary_from_an_inflected_form(site: Path, browser) -> None:
-    from urllib.parse import quote
-
     from vgg_repro.i18n import load_glossary
 
     terms = load_glossary(ROOT / "docs" / "glossary.tsv")
     term = next(t for t in terms if t.headword == "glossary")
     query = "بال" + term.ar  # "with the glossary": the article and a preposition attached
-    browser.get((site / "ar" / "search.html").as_uri() + "?q=" + quote(query))
-    hrefs = _wait(
-        lambda: browser.execute_script(
-            "return [...document.querySelectorAll('#search-results ul.search li a')]"
-            ".map(a => a.getAttribute('href'))"
-        ),
-        what=f"search results for {query!r}",
-    )
-    assert any("glossary.html" in href for href in hrefs), hrefs
-    # Sphinx lists results as it finds them and writes the summary last: wait for it.
-    status = _wait(
-        lambda: browser.execute_script(
-            "const s = document.querySelector('#search-results .search-summary');"
-            "return s ? s.textContent.trim() : ''"
-        ),
-        what="the search summary",
+    # _search_pages reads the list only once Sphinx has written the summary, which it
+    # does last: results are appended one by one, 5 ms apart, so an earlier read can
+    # see a partial list (CI once saw 2 of the pages, without the glossary).
+    hrefs = _search_pages(browser, site, query)
+    assert any("glossary.html" in href for href in hrefs), (query, hrefs)
+    status = browser.execute_script(
+        "return document.querySelector('#search-results .search-summary').textContent.trim()"
     )
     assert not re.search(r"[A-Za-z]{3,}", status), status
 
@@ -386,9 +375,12 @@ def test_no_english_interface_label_on_arabic_pages(site: Path, browser, page: s
     browser.get((site / "ar" / page).as_uri())
     if page == "search.html":
         browser.get((site / "ar" / page).as_uri() + "?q=" + "مسرد")
+        # The summary is written last, once every result is listed: wait for its text,
+        # so that the labels checked include the finished page's.
         _wait(
             lambda: browser.execute_script(
-                "return document.querySelector('#search-results .search-summary')"
+                "const s = document.querySelector('#search-results .search-summary');"
+                "return s ? s.textContent.trim() : ''"
             ),
             what="search summary",
         )
