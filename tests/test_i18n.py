@@ -114,6 +114,58 @@ def test_near_synonym_or_substring_is_rejected(headword: str, sentence: str) -> 
     assert not find_arabic_term(sentence, _forms(headword))
 
 
+def _project_term(headword: str) -> Term:
+    terms = load_glossary(ROOT / "docs" / "glossary.tsv")
+    return next(t for t in terms if t.headword == headword)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "found"),
+    [
+        # the dual in the construct state drops its nun (شبكتان -> شبكتا), nominative...
+        ("شبكتا الورقة الأعمق هما D وE.", True),
+        # ... and genitive (شبكتين -> شبكتي), with a preposition attached
+        ("قارنّا بين أخطاء شبكتي الورقة الأعمق.", True),
+        # with a conjunction and an attached pronoun
+        ("وشبكتاها الأعمق أدق من A.", True),
+        # the construct of another word is not the term
+        ("نموذجا الورقة الأعمق هما D وE.", False),
+        # a word that only looks alike: the two retinas
+        ("تتلقى الشبكيتان الصورة.", False),
+    ],
+)
+def test_a_dual_in_the_construct_state_is_the_term(sentence: str, found: bool) -> None:
+    term = _project_term("network")
+    assert find_arabic_term(sentence, term.arabic_forms, term.unrelated) is found
+
+
+@pytest.mark.parametrize(
+    ("sentence", "found"),
+    [
+        # "we sample the scales more finely": بدقة أكبر is not the accuracy of a net
+        ("نأخذ عينات المقاييس بدقة أكبر.", False),
+        ("وبدقة أكبر نأخذ عينات المقاييس.", False),
+        # the term elsewhere in the same sentence still counts
+        ("ترتفع الدقة حين نأخذ عينات المقاييس بدقة أكبر.", True),
+        # the same words without the preposition are the term: "D's accuracy is greater"
+        ("دقة الشبكة D أكبر من دقة A.", True),
+        # the preposition with another word after it: "with the classification accuracy"
+        ("نقارن الشبكات بدقة التصنيف على 1,500 صورة.", True),
+    ],
+)
+def test_a_term_inside_an_unrelated_phrase_does_not_count(sentence: str, found: bool) -> None:
+    term = _project_term("accuracy")
+    assert "بدقة أكبر" in term.unrelated
+    assert find_arabic_term(sentence, term.arabic_forms, term.unrelated) is found
+
+
+def test_the_checker_reports_a_term_found_only_in_an_unrelated_phrase() -> None:
+    matcher = GlossaryMatcher([_project_term("accuracy")])
+    msgid = "Multi-scale testing improves the accuracy."
+    assert matcher.missing_terms(msgid, "يقيس الاختبار متعدد المقاييس بدقة أكبر.") != []
+    assert matcher.missing_terms(msgid, "يحسّن الاختبار متعدد المقاييس الدقة.") == []
+
+
 def test_english_terms_longest_match_plural_and_hyphen() -> None:
     matcher = GlossaryMatcher(_terms())
     found = matcher.english_terms("Representation depth grows with the weight-layers of ConvNets.")
@@ -160,6 +212,35 @@ def test_a_number_added_in_translation_is_flagged() -> None:
     assert added == [("number", "added 2")]
 
 
+@pytest.mark.parametrize(
+    ("msgid", "msgstr", "errors"),
+    [
+        # a small integer spelled as a word: cardinal, ordinal, with the article
+        ("The top-5 error of net D.", "خطأ المراتب الخمس الأولى للشبكة D.", []),
+        ("Stop after 3 epochs without improvement.", "توقف بعد ثلاث حقب دون تحسن.", []),
+        ("The 2 deepest nets.", "الشبكتان الاثنتان الأعمق.", []),
+        # a number word for another number does not stand in for it
+        ("The top-5 error of net D.", "خطأ المراتب الأولى للشبكة D.", [("number", "missing 5")]),
+        ("Stop after 3 epochs.", "توقف بعد أربع حقب.", [("number", "missing 3")]),
+        # only 1 to 10 are spelled: 19 must stay a number
+        ("19 weight layers.", "تسع عشرة طبقة وزنية.", [("number", "missing 19")]),
+    ],
+)
+def test_a_small_number_may_be_spelled_out(msgid: str, msgstr: str, errors: list) -> None:
+    assert preservation_errors(msgid, msgstr) == errors
+
+
+def test_the_fields_of_a_generated_sentence_are_kept_by_name() -> None:
+    msgid = "slope {estimate} per layer, p = {p}"
+    isolated = "الميل {estimate} لكل طبقة، :ltr:`p = {p}`"
+    assert preservation_errors(msgid, isolated) == []
+    assert unisolated_runs(isolated) == []
+    lost = preservation_errors("better for {better} of {of} nets", "أفضل في {better} من الشبكات")
+    assert lost == [("markup", "missing placeholder 'of'")]
+    renamed = preservation_errors("better for {better} of {of} nets", "أفضل في {best} من {of}")
+    assert renamed == [("markup", "missing placeholder 'better'; unexpected placeholder 'best'")]
+
+
 def test_markup_must_be_kept_but_term_text_may_be_translated() -> None:
     msgid = (
         "See :term:`weight layers <weight layer>`, ``vgg16`` and `PyTorch <https://pytorch.org>`_."
@@ -199,8 +280,8 @@ msgstr ""
 
 
 def _write_glossary(path: Path) -> Path:
-    lines = ["en\tar\tar_variants\tdefinition_en\tdefinition_ar"]
-    lines += [f"{en}\t{ar}\t{v}\tdefinition\tتعريف" for en, ar, v in GLOSSARY_ROWS]
+    lines = ["en\tar\tar_variants\tar_unrelated\tdefinition_en\tdefinition_ar"]
+    lines += [f"{en}\t{ar}\t{v}\t\tdefinition\tتعريف" for en, ar, v in GLOSSARY_ROWS]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -350,7 +431,7 @@ def test_glossary_header_and_duplicates_are_checked(tmp_path: Path) -> None:
         load_glossary(path)
     _write_glossary(path)
     with path.open("a", encoding="utf-8") as f:
-        f.write("Depth\tعُمق\t\tdefinition\tتعريف\n")
+        f.write("Depth\tعُمق\t\t\tdefinition\tتعريف\n")
     with pytest.raises(ConfigError, match="already defined"):
         load_glossary(path)
 
@@ -374,7 +455,7 @@ def test_glossary_definitions_are_checked_too(tmp_path: Path) -> None:
     _write_po(tmp_path / "locales", "networks", [GOOD])
     glossary = _write_glossary(tmp_path / "glossary.tsv")
     with glossary.open("a", encoding="utf-8") as f:
-        f.write("momentum\tزخم\t\tSGD momentum, with dropout 0.5.\tزخم SGD مع التسرب 0.5.\n")
+        f.write("momentum\tزخم\t\t\tSGD momentum, with dropout 0.5.\tزخم SGD مع التسرب 0.5.\n")
     report = tmp_path / "report.json"
     args = ["i18n", "check", "--locales", str(tmp_path / "locales"), "--glossary", str(glossary)]
     assert cli.main([*args, "--json", str(report)]) == 1

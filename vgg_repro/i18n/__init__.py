@@ -1,18 +1,20 @@
 """The documentation's translation tooling: the glossary and catalogue checks.
 
 It is kept apart from the ML code: it imports nothing of ``vgg_repro`` but
-:mod:`vgg_repro.errors`. Each of its three modules uses the next:
+:mod:`vgg_repro.errors`. Each of its modules uses the ones below it:
 
 - :mod:`vgg_repro.i18n.catalogues`: the ``vgg-repro i18n check`` command, which checks the
   Arabic catalogues;
-- :mod:`vgg_repro.i18n.glossary`: the bilingual glossary and the Arabic word matching;
-- :mod:`vgg_repro.i18n.rst`: what a translation of a reST paragraph must keep.
+- :mod:`vgg_repro.i18n.glossary`: the bilingual glossary and the term matching;
+- :mod:`vgg_repro.i18n.rst`: what a translation of a reST paragraph must keep;
+- :mod:`vgg_repro.i18n.arabic`: Arabic words: spelling, clitics, spelled numbers.
 
 Their public names are imported here too: ``from vgg_repro.i18n import check, load_glossary``.
 """
 
 from __future__ import annotations
 
+from vgg_repro.i18n.arabic import normalize_arabic, spelled_numbers, tokenize, word_forms
 from vgg_repro.i18n.catalogues import (
     CheckResult,
     DocumentReport,
@@ -29,9 +31,6 @@ from vgg_repro.i18n.glossary import (
     default_glossary,
     find_arabic_term,
     load_glossary,
-    normalize_arabic,
-    tokenize,
-    word_forms,
 )
 from vgg_repro.i18n.rst import (
     citations,
@@ -59,7 +58,9 @@ __all__ = [
     "default_glossary",
     "find_arabic_term",
     "load_glossary",
+    # Arabic words
     "normalize_arabic",
+    "spelled_numbers",
     "tokenize",
     "word_forms",
     # markup

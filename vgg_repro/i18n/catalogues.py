@@ -141,7 +141,7 @@ def check_catalog(
         for target in strings:
             for term in matcher.english_terms(source):
                 report.glossary_checked += 1
-                if find_arabic_term(prose(target), term.arabic_forms):
+                if find_arabic_term(prose(target), term.arabic_forms, term.unrelated):
                     report.glossary_consistent += 1
                 else:
                     forms = " | ".join(term.arabic_forms)
@@ -170,7 +170,7 @@ def check_glossary_definitions(terms: Sequence[Term], matcher: GlossaryMatcher) 
         where = f"definition of {term.headword!r}"
         for found in matcher.english_terms(term.definition_en):
             report.glossary_checked += 1
-            if find_arabic_term(prose(term.definition_ar), found.arabic_forms):
+            if find_arabic_term(prose(term.definition_ar), found.arabic_forms, found.unrelated):
                 report.glossary_consistent += 1
             else:
                 forms = " | ".join(found.arabic_forms)

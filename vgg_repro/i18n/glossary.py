@@ -1,8 +1,9 @@
 """The bilingual glossary and the Arabic word matching behind the terminology check.
 
 The glossary (``docs/glossary.tsv``) is the single source of truth for the terms of the
-docs: English names, the Arabic term, its accepted variants (plurals, duals) and a short
-definition in both languages. A term counts as rendered in an Arabic sentence when one of
+docs: English names, the Arabic term, its accepted variants (plurals, duals), the Arabic
+phrases that contain its words with another meaning, and a short definition in both
+languages. A term counts as rendered in an Arabic sentence when one of
 its forms appears there word by word, after normalising the spelling (harakat, tatweel,
 alef forms, digits) and removing what Arabic attaches to a word: the conjunctions و ف,
 the prepositions ب ك ل, the article ال, and the attached pronouns. A substring is not a
@@ -18,114 +19,65 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgg_repro.errors import ConfigError
+from vgg_repro.i18n.arabic import normalize_arabic, strip_article, tokenize, word_forms
 from vgg_repro.i18n.rst import prose
 
-GLOSSARY_COLUMNS = ("en", "ar", "ar_variants", "definition_en", "definition_ar")
+GLOSSARY_COLUMNS = ("en", "ar", "ar_variants", "ar_unrelated", "definition_en", "definition_ar")
 # Where the glossary lies in the repository: <root>/docs/glossary.tsv, and this file is
 # <root>/vgg_repro/i18n/glossary.py.
 _GLOSSARY_IN_REPO = Path("docs") / "glossary.tsv"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# --------------------------------------------------------------------------- Arabic text
-
-# Harakat (fathatan .. sukun, U+064B-U+0652, with the rarer marks up to U+065F), superscript
-# alef (U+0670) and Quranic annotation marks: none of them changes the word.
-_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
-_TATWEEL = "\u0640"
-_CHAR_MAP = str.maketrans(
-    {
-        "\u0623": "\u0627",  # أ -> ا
-        "\u0625": "\u0627",  # إ -> ا
-        "\u0622": "\u0627",  # آ -> ا
-        "\u0671": "\u0627",  # ٱ -> ا
-        "\u0649": "\u064a",  # ى -> ي (alef maqsura is written for final ya, or vice versa)
-        "\u066b": ".",  # Arabic decimal separator
-        "\u066c": ",",  # Arabic thousands separator
-        **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
-        **{chr(0x06F0 + d): str(d) for d in range(10)},  # Extended (Persian) digits
-    }
-)
-_CONJUNCTIONS = "وف"
-_PREPOSITIONS = "بكل"
-# Attached pronouns, longest first. A stem that loses one and ends in ت may be a word
-# in ة (ta marbuta is written ت before a suffix: شبكة -> شبكتها).
-_SUFFIXES = ("كما", "هما", "كم", "كن", "هم", "هن", "ها", "نا", "ه", "ك", "ي")
-_TOKEN = re.compile(r"[\u0621-\u064a]+|[A-Za-z]+|[0-9]+")
-
-
-def normalize_arabic(text: str) -> str:
-    """Normalise Arabic spelling: no harakat or tatweel, one alef, ASCII digits.
-
-    >>> normalize_arabic("الشَّبَكَةُ الأُولى")
-    'الشبكة الاولي'
-    >>> normalize_arabic("ٱلتـــعلم ١٩")
-    'التعلم 19'
-    """
-    return _MARKS.sub("", text).replace(_TATWEEL, "").translate(_CHAR_MAP)
-
-
-def tokenize(text: str) -> list[str]:
-    """Normalised words: Arabic letter runs, Latin runs (lower case) and digit runs.
-
-    >>> tokenize("خطأ أعلى-1 على ImageNet")
-    ['خطا', 'اعلي', '1', 'علي', 'imagenet']
-    """
-    return [t.lower() for t in _TOKEN.findall(normalize_arabic(text))]
-
-
-def _strip_article(word: str) -> str:
-    if len(word) > 3 and (word.startswith("ال") or word.startswith("لل")):
-        return word[2:]
-    return word
-
-
-def word_forms(token: str) -> set[str]:
-    """The stems a normalised word may be: with its prefixes and suffixes removed.
-
-    Prefixes: the conjunctions و ف, the prepositions ب ك ل and the article ال (لل after
-    ل). Suffixes: the alef of the accusative tanween and the attached pronouns, restoring
-    ة where it was written ت. Plurals and duals are not derived: the glossary lists them.
-
-    >>> {"شبكة", "شبكت", "بشبكتها"} <= word_forms("وبشبكتها")
-    True
-    >>> "شبكة" in word_forms("للشبكة"), "شبكة" in word_forms("شبكتين")
-    (True, False)
-    """
-    forms = {token}
-    if not re.fullmatch(r"[\u0621-\u064a]+", token):
-        return forms
-    for chars in (_CONJUNCTIONS, _PREPOSITIONS):
-        forms |= {w[1:] for w in forms if len(w) > 2 and w[0] in chars}
-    forms |= {_strip_article(w) for w in forms}
-    # The alef of the accusative tanween (عمقاً -> عمقا once the harakat are gone).
-    forms |= {w[:-1] for w in forms if len(w) > 3 and w.endswith("ا")}
-    for w in list(forms):
-        for suffix in _SUFFIXES:
-            if w.endswith(suffix) and len(w) - len(suffix) >= 2:
-                stem = w[: -len(suffix)]
-                forms.add(stem)
-                if stem.endswith("ت"):
-                    forms.add(stem[:-1] + "ة")
-                break
-    return forms
-
 
 def _token_matches(term_token: str, forms: set[str]) -> bool:
-    return term_token in forms or _strip_article(term_token) in forms
+    if term_token in forms or strip_article(term_token) in forms:
+        return True
+    # The construct state of a dual or a sound plural drops its nun: شبكتان -> «شبكتا
+    # الورقة» (the paper's two networks), طبقتين -> «طبقتي الالتفاف».
+    bare = strip_article(term_token)
+    return len(bare) >= 5 and bare.endswith(("ان", "ين", "ون")) and bare[:-1] in forms
 
 
-def find_arabic_term(text: str, forms: Iterable[str]) -> bool:
+def _unrelated_spans(tokens: list[str], unrelated: Iterable[str]) -> set[int]:
+    """Positions of the words that belong to an unrelated phrase (``بدقة أكبر``).
+
+    Such a phrase is matched as written, prefixes included (``بدقة`` is "finely", while
+    ``الدقة`` is the term), with only a conjunction و or ف allowed before it.
+    """
+    covered: set[int] = set()
+    for phrase in unrelated:
+        words = tokenize(phrase)
+        for i in range(len(tokens) - len(words) + 1):
+            first = tokens[i]
+            if first[:1] in _CONJUNCTIONS_BEFORE_PHRASE and first[1:] == words[0]:
+                first = first[1:]
+            if words and first == words[0] and tokens[i + 1 : i + len(words)] == words[1:]:
+                covered.update(range(i, i + len(words)))
+    return covered
+
+
+_CONJUNCTIONS_BEFORE_PHRASE = ("و", "ف")
+
+
+def find_arabic_term(text: str, forms: Iterable[str], unrelated: Iterable[str] = ()) -> bool:
     """Whether ``text`` contains one of ``forms`` (a term and its variants), word by word.
 
-    Each word of the text may carry prefixes (و ف ب ك ل, ال) and an attached pronoun;
-    a multi-word term must appear as consecutive words.
+    Each word of the text may carry prefixes (و ف ب ك ل, ال) and an attached pronoun,
+    and a dual or plural may be in the construct state (شبكتا for شبكتان); a multi-word
+    term must appear as consecutive words. Words inside one of the ``unrelated`` phrases
+    (the glossary's ``ar_unrelated``: ``بدقة أكبر``, "more finely", for *accuracy*) do not
+    count.
 
     >>> find_arabic_term("وبشبكاتها الالتفافية", ["شبكة التفافية", "شبكات التفافية"])
     True
     >>> find_arabic_term("بنية الشبكة", ["معمارية"])
     False
+    >>> find_arabic_term("قسنا الحواف بدقة أكبر", ["دقة"], unrelated=["بدقة أكبر"])
+    False
     """
-    words = [word_forms(t) for t in tokenize(text)]
+    tokens = tokenize(text)
+    masked = _unrelated_spans(tokens, unrelated)
+    words = [set() if i in masked else word_forms(t) for i, t in enumerate(tokens)]
     for form in forms:
         term = tokenize(form)
         if not term:
@@ -148,6 +100,8 @@ class Term:
     variants: tuple[str, ...]
     definition_en: str
     definition_ar: str
+    # Arabic phrases that contain the term's words without meaning it (ar_unrelated).
+    unrelated: tuple[str, ...] = ()
 
     @property
     def headword(self) -> str:
@@ -185,10 +139,14 @@ def default_glossary() -> Path:
 
 
 def load_glossary(path: str | Path | None = None) -> list[Term]:
-    """Read the glossary TSV (header ``en ar ar_variants definition_en definition_ar``).
+    """Read the glossary TSV (header ``en ar ar_variants ar_unrelated definition_en
+    definition_ar``).
 
     The ``en`` cell may list English alternatives (``softmax | soft-max``), the first being
-    the headword; ``ar_variants`` lists accepted Arabic variants, plurals and duals.
+    the headword; ``ar_variants`` lists accepted Arabic variants, plurals and duals;
+    ``ar_unrelated`` (may be empty) lists Arabic phrases that contain the term's words
+    with another meaning, which do not count as the term (``بدقة أكبر``, "more finely",
+    for *accuracy*).
 
     Args:
         path: the glossary TSV; by default the project's (:func:`default_glossary`).
@@ -216,10 +174,17 @@ def load_glossary(path: str | Path | None = None) -> list[Term]:
                 f"{path}:{lineno}: expected {len(GLOSSARY_COLUMNS)} tab-separated cells, "
                 f"got {len(row)}"
             )
-        en, ar, variants, def_en, def_ar = (c.strip() for c in row)
+        en, ar, variants, unrelated, def_en, def_ar = (c.strip() for c in row)
         if not (en and ar and def_en and def_ar):
             raise ConfigError(f"{path}:{lineno}: en, ar and both definitions must be filled in")
-        term = Term(_split_alternatives(en), ar, _split_alternatives(variants), def_en, def_ar)
+        term = Term(
+            _split_alternatives(en),
+            ar,
+            _split_alternatives(variants),
+            def_en,
+            def_ar,
+            _split_alternatives(unrelated),
+        )
         keys = {f"en:{name.casefold()}": name for name in term.en}
         keys[f"ar:{normalize_arabic(term.ar)}"] = term.ar
         for key, name in keys.items():
@@ -278,5 +243,7 @@ class GlossaryMatcher:
         """Terms of ``msgid`` whose Arabic term (or a variant) is absent from ``msgstr``."""
         target = prose(msgstr)
         return [
-            t for t in self.english_terms(msgid) if not find_arabic_term(target, t.arabic_forms)
+            t
+            for t in self.english_terms(msgid)
+            if not find_arabic_term(target, t.arabic_forms, t.unrelated)
         ]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from vgg_repro.i18n.arabic import spelled_numbers
+
 _ARABIC_NUMERALS = str.maketrans(
     {
         "\u066b": ".",  # Arabic decimal separator
@@ -40,6 +42,7 @@ _CITATION = re.compile(
     r"\s*,?\s*\(?(?P<year>(?:19|20)\d{2})\)?"
 )
 _NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
+_PLACEHOLDER = re.compile(r"\{(?P<name>[a-z_]+)\}")
 
 
 # A left-to-right run inside Arabic text: Latin letters or digits joined by an operator
@@ -115,15 +118,22 @@ def markup(text: str) -> Counter[tuple[str, str]]:
     """The markup that a translation must keep, as (kind, value) counts.
 
     Roles keep their name and target (the text shown may be translated); literals, URLs,
-    substitutions and footnote or citation references keep their content.
+    substitutions, footnote or citation references and the fields of a generated
+    sentence (``{estimate}``) keep their content.
 
     >>> sorted(markup(":term:`شبكة <network>` ``x`` |y| [1]_"))
     [('footnote', '1'), ('literal', 'x'), ('role:term', 'network'), ('substitution', 'y')]
+    >>> markup("الميل {estimate} لكل طبقة، :ltr:`p = {p}`")
+    Counter({('placeholder', 'estimate'): 1, ('placeholder', 'p'): 1})
     """
     found: Counter[tuple[str, str]] = Counter()
     for m in _LITERAL.finditer(text):
         found["literal", m.group("body")] += 1
     stripped = _LITERAL.sub(" ", text)
+    # A generated sentence's fields ({p}, {better}) are filled in after translation,
+    # inside an isolating :ltr: run or not: each must be kept, by name.
+    for m in _PLACEHOLDER.finditer(stripped):
+        found["placeholder", m.group("name")] += 1
     for m in _ROLE.finditer(stripped):
         name = m.group("name").removeprefix("std:")
         if name == "ltr":  # a translator's isolation of a run, not the source's markup
@@ -173,9 +183,15 @@ def citations(text: str) -> list[tuple[tuple[str, ...], str]]:
 
 
 def preservation_errors(msgid: str, msgstr: str) -> list[tuple[str, str]]:
-    """What a translation lost or added: (kind, detail) for numbers, citations and markup."""
+    """What a translation lost or added: (kind, detail) for numbers, citations and markup.
+
+    A number of the English may be written in Arabic-Indic digits, or, from 1 to 10, as
+    an Arabic word (:func:`~vgg_repro.i18n.arabic.spelled_numbers`). A number only the
+    translation has is an error too: it is a claim the English does not make.
+    """
     errors: list[tuple[str, str]] = []
-    lost_numbers = numbers(msgid) - numbers(msgstr)
+    # A small integer may be spelled out: "top-5 error" is «خطأ المراتب الخمس الأولى».
+    lost_numbers = numbers(msgid) - numbers(msgstr) - spelled_numbers(prose(msgstr))
     if lost_numbers:
         errors.append(("number", "missing " + ", ".join(sorted(lost_numbers.elements()))))
     # A number the English does not have is a claim the translation adds.
