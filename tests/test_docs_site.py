@@ -32,7 +32,7 @@ ALLOWED_LATIN = {
     "GMACs", "MACs", "ConvNet", "ReLU", "English", "GitHub", "Git", "Debian", "Chromium",
     "Linux", "macOS", "Windows", "CUDA", "GMAC", "pip", "dvc", "git", "Very", "Deep",
     "Convolutional", "Networks", "for", "Large", "Scale", "Image", "Recognition", "gettext",
-    "msgfmt", "Babel",
+    "msgfmt", "Babel", "McNemar", "mAP",
 }  # fmt: skip
 
 # Elements whose text is code, notation or deliberately another language.
@@ -387,6 +387,47 @@ def test_no_english_interface_label_on_arabic_pages(site: Path, browser, page: s
     texts = browser.execute_script(JS_COLLECT_TEXT, SKIP_SELECTOR)
     words = english_words(texts)
     assert not words, f"English words on ar/{page}: {sorted(set(words))[:40]}"
+
+
+# Only code is exempt on the results page: its generated numbers, labels and sentences
+# (marked notranslate or left to right) are read too.
+CODE_ONLY = (
+    "script, style, noscript, template, code, pre, kbd, samp, tt, .sig, .highlight, "
+    ".headerlink, [lang]:not([lang='ar'])"
+)
+
+
+def test_the_arabic_results_page_has_no_english_prose(site: Path, browser) -> None:
+    """The claims' evidence is built from translated sentences with the numbers filled
+    in; the rows, protocols and labels are code; what is left is names."""
+    browser.get((site / "ar" / "results.html").as_uri())
+    texts = browser.execute_script(JS_COLLECT_TEXT, CODE_ONLY)
+    words = english_words(texts)
+    assert not words, f"English words on ar/results.html: {sorted(set(words))[:40]}"
+    assert not [t for t in texts if re.search(r"\{[a-z_]+\}", t)], "a field left unfilled"
+
+
+def test_generated_sentences_are_filled_in_with_isolated_values(site: Path, browser) -> None:
+    """The English page shows the report's sentence; on the Arabic page the same values
+    are left-to-right runs inside the Arabic sentence, signs and brackets in order."""
+    from vgg_repro.pipeline.claims import EVIDENCE_SENTENCES, evidence_sentence
+
+    results = json.loads((ROOT / "reports" / "results.json").read_text(encoding="utf-8"))
+    items = [i for c in results["claims"] for i in c["ours"] if evidence_sentence(i)]
+    assert items, "the reference run has no slope, gain or count to show"
+    key, fields = evidence_sentence(items[0])
+    browser.get((site / "en" / "results.html").as_uri())
+    english = browser.execute_script(
+        "return [...document.querySelectorAll('.vgg-evidence p')].map(p => p.textContent)"
+    )
+    assert EVIDENCE_SENTENCES[key].format(**fields) in english
+    browser.get((site / "ar" / "results.html").as_uri())
+    runs = browser.execute_script(
+        "return [...document.querySelectorAll('.vgg-evidence bdi.vgg-ltr-run')]"
+        ".map(b => [b.textContent, getComputedStyle(b).direction])"
+    )
+    for value in fields.values():
+        assert any(value in text and direction == "ltr" for text, direction in runs), value
 
 
 def test_english_page_has_no_arabic_chrome(site: Path, browser) -> None:

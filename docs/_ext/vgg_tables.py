@@ -38,11 +38,18 @@ from typing import Any
 from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.application import Sphinx
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util.docutils import SphinxDirective
+from vgg_arabic import ltr_run
 
 from vgg_repro.evaluation.tables import format_scale
 from vgg_repro.i18n import Term, load_glossary, normalize_arabic
-from vgg_repro.pipeline.claims import CLAIMS, format_evidence
+from vgg_repro.pipeline.claims import (
+    CLAIMS,
+    EVIDENCE_SENTENCES,
+    evidence_notation,
+    evidence_sentence,
+)
 
 # --------------------------------------------------------------------------- node helpers
 
@@ -70,6 +77,14 @@ def _literal(text: str) -> nodes.paragraph:
     para = nodes.paragraph("", "", nodes.literal(text, text), classes=["notranslate"])
     para["translatable"] = False
     return para
+
+
+def _claim_statement(directive: SphinxDirective, claim_id: str) -> nodes.paragraph:
+    """A claim as the claims table states it (translated), or its id if it is unknown."""
+    for claim in CLAIMS:
+        if claim.id == claim_id:
+            return _text(directive, claim.statement)
+    return _literal(claim_id)
 
 
 def _freeze(node: nodes.Node) -> None:
@@ -291,7 +306,7 @@ class Results(SphinxDirective):
             top1 = t.get("single_scale_top1")
             rows.append(
                 [
-                    _data(str(t.get("row", "")), "vgg-ltr"),
+                    _literal(str(t.get("row", ""))),
                     _data(str(t.get("epochs", "-")), "vgg-number"),
                     _data(str(t.get("lr_decreases", "-")), "vgg-number"),
                     _text(self, plateau),
@@ -308,9 +323,30 @@ class Results(SphinxDirective):
             name = nodes.field_name(label, label)
             name.source, name.line = self.get_source_info()
             body = nodes.field_body()
-            body += _data(str(data.get(key, "-")), "vgg-ltr")
+            # The profile and the dataset as params.yaml names them, the classes a count.
+            value = str(data.get(key, "-"))
+            body += _data(value, "vgg-number") if key == "num_classes" else _literal(value)
             fields += nodes.field("", name, body)
         return fields
+
+    def _evidence(self, items: list[dict[str, Any]]) -> nodes.container:
+        """One line per item: an error or a comparison as notation, its label in code
+        (the rows and protocols as the pipeline spells them); a slope, a gain or a count
+        as a translatable sentence whose fields :class:`FillFields` fills in."""
+        box = nodes.container(classes=["vgg-evidence"])
+        for item in items:
+            sentence = evidence_sentence(item)
+            if sentence is None:
+                label, value = evidence_notation(item)
+                para = nodes.paragraph("", "", nodes.literal(label, label), nodes.Text(" " + value))
+                para["classes"] += ["notranslate", "vgg-ltr"]
+                para["translatable"] = False
+            else:
+                key, fields = sentence
+                para = _text(self, EVIDENCE_SENTENCES[key])
+                para["vgg_fields"] = fields
+            box += para
+        return box
 
     def _claims(self, claims: dict[str, dict[str, Any]]) -> list[nodes.Node]:
         header = [_text(self, h) for h in ("Claim of the paper", "Verdict", "Ours", "Paper")]
@@ -325,8 +361,8 @@ class Results(SphinxDirective):
                 [
                     _text(self, claim.statement),
                     verdict,
-                    _data(format_evidence(result["ours"]) if result else "-", "vgg-ltr"),
-                    _data(format_evidence(result["paper"]) if result else "-", "vgg-ltr"),
+                    self._evidence(result["ours"]) if result else _data("-"),
+                    self._evidence(result["paper"]) if result else _data("-"),
                 ]
             )
         title = _title(self, "The paper's claims, checked against our reference run.")
@@ -336,6 +372,15 @@ class Results(SphinxDirective):
             item = nodes.list_item()
             item += _text(self, claim.rule)
             rules += item
+        legend = _text(
+            self,
+            "In the evidence, a label names a row or a test protocol as the pipeline "
+            "spells it: ``s256`` and ``s384`` are nets trained at a fixed scale S, "
+            "``jitter`` the nets trained with scale jittering, ``dense``, ``multi-crop`` "
+            "and ``dense+multi-crop`` (``both``) the test protocols, ``pixels`` the raw "
+            "pixels of the transfer baseline. ``D − C`` is D's error minus C's, in "
+            "points, with its interval (95%) and its p-value; ± is one standard error.",
+        )
         intro = _text(
             self,
             "How our run decides each claim, in the order of the table. Each comparison "
@@ -345,7 +390,7 @@ class Results(SphinxDirective):
             "with the paper only when its comparisons are significant at 0.05; otherwise "
             "it is inconclusive.",
         )
-        return [table, intro, rules]
+        return [table, legend, intro, rules]
 
 
 class Seeds(SphinxDirective):
@@ -370,7 +415,7 @@ class Seeds(SphinxDirective):
         header = [_text(self, "Claim of the paper")]
         header += [_data(n, "vgg-ltr") for n in runs] + [_text(self, "Over the seeds")]
         rows = [
-            [_data(c["id"], "vgg-ltr")]
+            [_claim_statement(self, c["id"])]
             + [_text(self, v) for v in c["verdicts"]]
             + [_text(self, c["verdict"])]
             for c in data.get("claims", [])
@@ -380,7 +425,7 @@ class Seeds(SphinxDirective):
         header = [_text(self, "Row")] + [_data(n, "vgg-ltr") for n in runs]
         header += [_text(self, "Mean"), _text(self, "Spread (max - min)")]
         rows = [
-            [_data(e["row"], "vgg-ltr")]
+            [_literal(e["row"])]
             + [_data(f"{e['top1_error'][n]:.1f}", "vgg-number") for n in runs]
             + [_data(f"{e['mean']:.1f}", "vgg-number")]
             + [_data(f"{e['max'] - e['min']:.1f}", "vgg-number")]
@@ -512,16 +557,60 @@ class Terminology(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         terms = sorted(_glossary_terms(self), key=lambda t: t.headword.casefold())
-        header = [_text(self, h) for h in ("English", "Arabic", "Accepted variants")]
+        headings = ("English", "Arabic", "Accepted variants", "Not this term")
+        header = [_text(self, h) for h in headings]
         rows = [
             [
                 _data(", ".join(t.en), "vgg-en"),
                 _data(t.ar, "vgg-ar"),
                 _data("، ".join(t.variants) if t.variants else "-", "vgg-ar"),
+                _data("، ".join(t.unrelated) if t.unrelated else "-", "vgg-ar"),
             ]
             for t in terms
         ]
-        return [_table(None, header, rows, classes=["vgg-terminology"], widths=[3, 3, 4])]
+        table = _table(None, header, rows, classes=["vgg-terminology"], widths=[3, 3, 4, 3])
+        return [table]
+
+
+class FillFields(SphinxPostTransform):
+    """Fill the fields of the generated sentences (``{estimate}``, ``{p}``) once the page
+    is translated: each value becomes an isolated left-to-right run, so that its signs,
+    brackets and digits keep their order in an Arabic sentence. The gettext builder is
+    left the sentence itself, which is what the catalogues translate."""
+
+    default_priority = 200
+
+    def is_supported(self) -> bool:
+        return self.app.builder.name != "gettext"
+
+    def run(self, **kwargs: Any) -> None:
+        for para in list(self.document.findall(nodes.paragraph)):
+            fields = para.get("vgg_fields")
+            if not fields:
+                continue
+            for text in list(para.findall(nodes.Text)):
+                parent = text.parent
+                parts = re.split(r"\{([a-z_]+)\}", text.astext())
+                if len(parts) == 1:
+                    continue
+                if isinstance(parent, ltr_run):  # already isolated by the translator
+                    filled = "".join(
+                        fields.get(p, "{" + p + "}") if i % 2 else p for i, p in enumerate(parts)
+                    )
+                    parent.replace(text, nodes.Text(filled))
+                    continue
+                new: list[nodes.Node] = []
+                for i, part in enumerate(parts):
+                    if i % 2 == 0:
+                        if part:
+                            new.append(nodes.Text(part))
+                    else:
+                        value = fields.get(part, "{" + part + "}")
+                        new.append(ltr_run(value, value))
+                index = parent.index(text)
+                parent.remove(text)
+                for offset, node in enumerate(new):
+                    parent.insert(index + offset, node)
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
@@ -535,4 +624,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("vgg-glossary", Glossary)
     app.connect("builder-inited", write_samples)
     app.add_directive("vgg-terminology", Terminology)
+    app.add_post_transform(FillFields)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -162,8 +162,66 @@ def combine(verdicts: Sequence[str]) -> str:
     return "agrees" if verdicts and all(v == "agrees" for v in verdicts) else "inconclusive"
 
 
+# The evidence's sentences, with named fields. The report fills them in as they are;
+# the docs make each one a gettext message and fill in its translation, so that the
+# Arabic results page says "slope" in Arabic (docs/_ext/vgg_tables.py).
+EVIDENCE_SENTENCES: dict[str, str] = {
+    "at_chance": "at chance, so no evidence: {nets}",
+    "count": "better for {better} of {of} nets",
+    "slope": "slope {estimate} per layer",
+    "slope_p": "slope {estimate} per layer, p = {p}",
+    "gain": "mean top-1 gain {estimate} points",
+    "gain_p": "mean top-1 gain {estimate} points, p = {p}",
+}
+
+
+def evidence_sentence(item: Mapping) -> tuple[str, dict[str, str]] | None:
+    """The sentence of an evidence item: its key in :data:`EVIDENCE_SENTENCES` and its
+    fields as text; ``None`` for an error or a comparison, which are notation
+    (:func:`evidence_notation`).
+
+    >>> evidence_sentence({"kind": "count", "better": 7, "of": 12})
+    ('count', {'better': '7', 'of': '12'})
+    >>> evidence_sentence({"kind": "slope", "value": 0.915, "low": 0.3, "high": 1.5, "p": 0.01})
+    ('slope_p', {'estimate': '+0.92 [+0.30, +1.50]', 'p': '0.01'})
+    """
+    kind = item["kind"]
+    if kind in ("error", "comparison"):
+        return None
+    if kind == "at_chance":
+        return "at_chance", {"nets": ", ".join(item["nets"])}
+    if kind == "count":
+        return "count", {"better": str(item["better"]), "of": str(item["of"])}
+    if kind in ("slope", "gain"):
+        estimate = _signed(item["value"], 2)
+        if "low" in item:
+            estimate += f" [{_signed(item['low'], 2)}, {_signed(item['high'], 2)}]"
+        if "p" in item:
+            return f"{kind}_p", {"estimate": estimate, "p": f"{item['p']:.2g}"}
+        return kind, {"estimate": estimate}
+    raise ValueError(f"unknown evidence kind {kind!r}")
+
+
+def evidence_notation(item: Mapping) -> tuple[str, str]:
+    """An error or a comparison as (label, value): notation, the same in every language.
+
+    >>> evidence_notation({"kind": "error", "label": "A", "top1_error": 29.61, "std_error": 1.5})
+    ('A', '29.6±1.5')
+    """
+    if item["kind"] == "error":
+        se = item.get("std_error")
+        return item["label"], f"{item['top1_error']:.1f}" + (f"±{se:.1f}" if se is not None else "")
+    if item["kind"] == "comparison":
+        value = (
+            f"{_signed(item['difference'], 1)} "
+            f"[{_signed(item['low'], 1)}, {_signed(item['high'], 1)}], p = {item['p']:.2g}"
+        )
+        return item["label"], value
+    raise ValueError(f"evidence kind {item['kind']!r} is a sentence, not notation")
+
+
 def format_evidence(items: Sequence[Mapping]) -> str:
-    """Evidence as one line, the way the report and the docs show it.
+    """Evidence as one line, the way the report shows it.
 
     >>> format_evidence([{"kind": "error", "label": "A", "top1_error": 29.61, "std_error": 1.5}])
     'A 29.6±1.5'
@@ -176,30 +234,12 @@ def format_evidence(items: Sequence[Mapping]) -> str:
     """
     parts = []
     for item in items:
-        kind = item["kind"]
-        if kind == "error":
-            se = item.get("std_error")
-            value = f"{item['top1_error']:.1f}" + (f"±{se:.1f}" if se is not None else "")
-            parts.append(f"{item['label']} {value}")
-        elif kind == "comparison":
-            parts.append(
-                f"{item['label']} {_signed(item['difference'], 1)} "
-                f"[{_signed(item['low'], 1)}, {_signed(item['high'], 1)}], p = {item['p']:.2g}"
-            )
-        elif kind == "at_chance":
-            parts.append(f"at chance, so no evidence: {', '.join(item['nets'])}")
-        elif kind == "count":
-            parts.append(f"better for {item['better']} of {item['of']} nets")
-        elif kind in ("slope", "gain"):
-            interval = ""
-            if "low" in item:
-                interval = f" [{_signed(item['low'], 2)}, {_signed(item['high'], 2)}]"
-            unit = " per layer" if kind == "slope" else " points"
-            p = f", p = {item['p']:.2g}" if "p" in item else ""
-            name = "slope" if kind == "slope" else "mean top-1 gain"
-            parts.append(f"{name} {_signed(item['value'], 2)}{interval}{unit}{p}")
+        sentence = evidence_sentence(item)
+        if sentence is None:
+            parts.append(" ".join(evidence_notation(item)))
         else:
-            raise ValueError(f"unknown evidence kind {kind!r}")
+            key, fields = sentence
+            parts.append(EVIDENCE_SENTENCES[key].format(**fields))
     return "; ".join(parts)
 
 
