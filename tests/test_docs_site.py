@@ -430,6 +430,19 @@ def test_generated_sentences_are_filled_in_with_isolated_values(site: Path, brow
         assert any(value in text and direction == "ltr" for text, direction in runs), value
 
 
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_no_two_pages_share_a_title(site: Path, lang: str) -> None:
+    """Search results are listed by page title: two pages titled «الشبكات» (Networks, and
+    the models API) could not be told apart. Sections show as "page > section"."""
+    text = (site / lang / "searchindex.js").read_text(encoding="utf-8")
+    index = json.loads(text[text.index("(") + 1 : text.rindex(")")])
+    titles = index["titles"]
+    shared = {
+        t: [d for d, u in zip(index["docnames"], titles, strict=True) if u == t] for t in titles
+    }
+    assert not {t: docs for t, docs in shared.items() if len(docs) > 1}
+
+
 def test_english_page_has_no_arabic_chrome(site: Path, browser) -> None:
     browser.get((site / "en" / "index.html").as_uri())
     texts = browser.execute_script(JS_COLLECT_TEXT, "script, style, [lang='ar']")
