@@ -368,29 +368,92 @@ def _dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_an_edit_in_data_pinned_is_refused_not_overwritten(tmp_path):
-    """data/pinned is a copy of data/miniature: DVC would put the pinned copy back over
-    an edit there; the output is persistent, so DVC refuses and the edit stays."""
+@pytest.mark.parametrize("change", ["edited", "added", "deleted"])
+def test_a_change_in_data_pinned_is_refused_named_and_kept(tmp_path, change):
+    """data/pinned is the pipeline's copy of data/miniature: copy_data finds a change
+    made there in its record, refuses before it writes anything, names the file and
+    says how to change the data on purpose; the user's change stays."""
     repo = _git_repo(tmp_path)
-    assert _dvc(repo, "repro", "data.dvc").returncode == 0
-    image = sorted((repo / "data" / "pinned" / "train").rglob("*.jpg"))[0]
-    image.write_bytes(image.read_bytes()[:-10] + b"user edit!")
-    edited = image.read_bytes()
+    assert _dvc(repo, "repro", "copy_data@miniature").returncode == 0
+    images = sorted((repo / "data" / "pinned" / "train").rglob("*.jpg"))
+    image = images[0] if change != "added" else images[0].with_name("mine.jpg")
+    if change == "deleted":
+        image.unlink()
+    else:
+        image.write_bytes(images[1].read_bytes()[:-10] + b"user edit!")
     run = _dvc(repo, "repro", "check_data")
     out = run.stdout + run.stderr
-    assert run.returncode != 0 and "without a confirmation" in out
-    assert str(image.relative_to(repo)) in out and "Traceback" not in out
-    assert image.read_bytes() == edited
-    assert not (repo / "models" / "data.json").exists()  # no stage ran on it
+    assert run.returncode != 0 and "Traceback" not in out
+    assert f"{image.relative_to(repo).as_posix()} was {change} after `dvc repro` copied it" in out
+    assert "data/pinned is the pipeline's copy of data/miniature" in out
+    assert "python -m vgg_repro.pipeline pin-data" in out
+    if change == "deleted":
+        assert not image.exists()
+    else:
+        assert image.read_bytes().endswith(b"user edit!")
+    assert not (repo / "models" / "data.json").exists()  # check_data did not run
 
 
-def test_a_file_deleted_from_the_source_is_named_when_the_copy_still_has_it(tmp_path):
+def test_a_file_deleted_from_the_source_is_deleted_from_the_copy_and_the_pin_refuses(tmp_path):
     repo = _git_repo(tmp_path)
-    assert _dvc(repo, "repro", "data.dvc").returncode == 0
+    assert _dvc(repo, "repro", "copy_data@miniature").returncode == 0
     gone = sorted((repo / "data" / "miniature" / "val").rglob("*.jpg"))[0]
     gone.unlink()
     run = _dvc(repo, "repro", "check_data")
     out = run.stdout + run.stderr
     assert run.returncode != 0 and "Traceback" not in out
-    assert "data/pinned holds 1 file that data/miniature no longer has" in out
-    assert str(Path("data/pinned") / gone.relative_to(repo / "data" / "miniature")) in out
+    assert not (repo / "data" / "pinned" / gone.relative_to(repo / "data" / "miniature")).exists()
+    assert "differs from the one pinned in data/pins.yaml" in out and "pin-data" in out
+
+
+def _files(root: Path, contents: dict[str, bytes]) -> None:
+    for rel, data in contents.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+
+
+def _read(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_an_update_of_the_copy_killed_halfway_resumes(tmp_path, monkeypatch):
+    """copy_data writes its record with the old and the new state before it copies,
+    so the files it has already replaced are not taken for a user's edits."""
+    from vgg_repro.pipeline import copy_data
+
+    source, copy = tmp_path / "src", tmp_path / "copy"
+    _files(source, {"train/a/1.jpg": b"a1", "train/a/2.jpg": b"a2", "val/b/3.jpg": b"b3"})
+    copy_data.copy_data(source, copy)
+    _files(source, {"train/a/1.jpg": b"A1", "train/a/2.jpg": b"A2", "val/b/4.jpg": b"b4"})
+    (source / "val" / "b" / "3.jpg").unlink()
+    real, calls = copy_data.atomic_write, []
+
+    def dies_on_the_third_file(path, **kwargs):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(copy_data, "atomic_write", dies_on_the_third_file)
+    with pytest.raises(KeyboardInterrupt):
+        copy_data.copy_data(source, copy)
+    monkeypatch.setattr(copy_data, "atomic_write", real)
+    assert len(calls) == 3 and calls[-1].name == "4.jpg"  # 1 and 2 replaced, then killed
+    assert copy_data.copy_data(source, copy) == {"copied": 1, "removed": 1, "kept": 2}
+    assert _read(copy) == _read(source)
+
+
+def test_a_copy_without_a_record_is_taken_over_only_where_it_equals_its_source(tmp_path):
+    """The copy an older version's DVC import made has no record: equal to its source it
+    is adopted as is; with a file of its own it is refused."""
+    from vgg_repro.errors import DataError
+    from vgg_repro.pipeline import copy_data
+
+    source, copy = tmp_path / "src", tmp_path / "copy"
+    _files(source, {"train/a/1.jpg": b"a1", "train/a/2.jpg": b"a2"})
+    _files(copy, {"train/a/1.jpg": b"a1", "train/a/2.jpg": b"a2"})
+    assert copy_data.copy_data(source, copy) == {"copied": 0, "removed": 0, "kept": 2}
+    copy_data.record_path(copy).unlink()
+    _files(copy, {"train/a/extra.jpg": b"x"})
+    with pytest.raises(DataError, match=r"extra.jpg was added and differs from .*src"):
+        copy_data.copy_data(source, copy)

@@ -155,14 +155,10 @@ def _pinned_repo(tmp_path: Path) -> dict:
         max_side=48,
     )
     shutil.copytree(tmp_path / "src", tmp_path / "pinned")
-    md5, n = check_data.dir_md5(tmp_path / "src")
-    entry = {"md5": md5, "nfiles": n, "hash": "md5"}
-    spec = {
-        "deps": [dict(entry, path="src")],
-        "outs": [dict(entry, path="pinned")],
-        "meta": {"pinned": md5},
-    }
-    (tmp_path / "data.dvc").write_text(yaml.safe_dump(spec, sort_keys=False))
+    md5, _ = check_data.dir_md5(tmp_path / "src")
+    pins = {"pins": {"miniature": {"source": "src", "copy": "pinned", "md5": md5}}}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "pins.yaml").write_text("# pinned\n" + yaml.safe_dump(pins))
     return {"data": "pinned", "pinned": True}
 
 
@@ -171,7 +167,7 @@ def test_check_data_refuses_changed_data_and_pin_data_accepts_it(tmp_path, monke
     profile = _pinned_repo(tmp_path)
     info = check_data.check_data(profile)
     assert info["classes"] == sorted(synth.CLASSES[:3]) and info["images"]["train"] == 6
-    # DVC re-imports a changed source into the pinned folder; the check must refuse it.
+    # copy_data copies a changed source like any other; the check must refuse it.
     img = next((tmp_path / "src" / "train").rglob("*.jpg"))
     Image.new("RGB", (50, 40), "red").save(img)
     shutil.rmtree(tmp_path / "pinned")
@@ -180,7 +176,9 @@ def test_check_data_refuses_changed_data_and_pin_data_accepts_it(tmp_path, monke
         check_data.check_data(profile)
     assert "differs from the one pinned" in str(err.value)
     new = check_data.pin_data()
-    assert yaml.safe_load((tmp_path / "data.dvc").read_text())["meta"]["pinned"] == new
+    pins = (tmp_path / "data" / "pins.yaml").read_text()
+    assert yaml.safe_load(pins)["pins"]["miniature"]["md5"] == new
+    assert pins.startswith("# pinned\n")  # only the md5 line changed
     assert check_data.check_data(profile)["md5"] == new
 
 
@@ -569,13 +567,12 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
         pytest.skip("the pipeline is not committed yet")
     params = repo / "params.yaml"
     params.write_text(re.sub(r"(?m)^profile:.*$", "profile: smoke", params.read_text()))
-    data_dvc = (repo / "data.dvc").read_text()
+    pins = (repo / "data" / "pins.yaml").read_text()
 
     out = _run(["dvc", "repro"], repo, env)
     stages = _run(["dvc", "stage", "list", "--all", "--name-only"], repo, env).split()
-    stages = [s for s in stages if s not in ("data.dvc", "transfer.dvc")]
-    # check, trainings, evaluations, fuse, transfer (Appendix B), figures, report
-    assert len(stages) == 1 + 12 + 12 + 1 + 1 + 1 + 1
+    # copies, check, trainings, evaluations, fuse, transfer (Appendix B), figures, report
+    assert len(stages) == 2 + 1 + 12 + 12 + 1 + 1 + 1 + 1
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     assert set(stages) <= set(lock)
     for stage in stages:
@@ -635,7 +632,7 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
     assert results["training"] == {"seeds": [seed], "environments": [meta["environment"]]}
     assert f"| torch | {torch.__version__} |" in (repo / "reports" / "report.md").read_text()
 
-    assert (repo / "data.dvc").read_text() == data_dvc
+    assert (repo / "data" / "pins.yaml").read_text() == pins
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"],
         cwd=repo,

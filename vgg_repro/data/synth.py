@@ -14,7 +14,7 @@ The layout is ``OUT/{train,val}/CLASS/CLASS_SPLIT_NNNNN.jpg``. Every image has i
 own random generator seeded by ``(seed, split, class, index)``, so a run is
 deterministic and a small run draws exactly the first images of a large one.
 The committed JPEG files, not this generator, are the dataset of record
-(``data.dvc`` pins them): JPEG encoders differ across Pillow and libjpeg
+(``data/pins.yaml`` pins them): JPEG encoders differ across Pillow and libjpeg
 versions, so regenerating may give other bytes for the same pixels.
 
 Why these choices (see ``data/README.md``): the paper's questions need room to

@@ -2,7 +2,7 @@
 
 python -m vgg_repro.pipeline train A s256      # = python -m vgg_repro.pipeline.train A s256
 python -m vgg_repro.pipeline pin-data          # = python -m vgg_repro.pipeline.check_data --pin
-python -m vgg_repro.pipeline pin-data transfer.dvc   # the same for the Appendix B data
+python -m vgg_repro.pipeline pin-data transfer # the same for the Appendix B data
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 from vgg_repro.pipeline.common import run_stage
 
 STAGES = {
+    "copy-data": "copy_data",
     "check-data": "check_data",
     "train": "train",
     "evaluate": "evaluate",

@@ -1,7 +1,8 @@
 """Stage ``check_data``: refuse data that differs from the pinned dataset, before training.
 
-    python -m vgg_repro.pipeline.check_data          # the data against data.dvc
+    python -m vgg_repro.pipeline.check_data          # the data against data/pins.yaml
     python -m vgg_repro.pipeline pin-data            # accept a changed dataset on purpose
+    python -m vgg_repro.pipeline pin-data transfer   # the same for the Appendix B data
 
 Writes ``models/data.json`` (root, classes, image counts, hash), on which every
 later stage depends, so a change of data reruns everything after passing the
@@ -25,16 +26,16 @@ from vgg_repro.errors import ConfigError, DataError
 from vgg_repro.files import write_text
 from vgg_repro.pipeline.common import DATA_INFO, PARAMS, load_profile, run_stage, write_json
 
-__all__ = ["check_data", "dir_md5", "main", "pin_data"]
+__all__ = ["PINS", "check_data", "dir_md5", "main", "pin_data", "verify_pinned"]
 
-DATA_DVC = Path("data.dvc")
+PINS = Path("data") / "pins.yaml"
 
 
 def dir_md5(root: str | os.PathLike) -> tuple[str, int]:
     """A folder's hash as DVC 3 computes it (``.dir`` md5), and its number of files.
 
     The md5 of the JSON list of ``{"md5": file md5, "relpath": posix path}`` sorted by
-    path; the same value as the ``md5`` that ``data.dvc`` records for the folder.
+    path; the same value as the ``md5`` that ``dvc.lock`` records for the folder.
     """
     root = Path(root)
     if not root.is_dir():
@@ -48,39 +49,45 @@ def dir_md5(root: str | os.PathLike) -> tuple[str, int]:
     return hashlib.md5(blob).hexdigest() + ".dir", len(entries)
 
 
-def _read_data_dvc(path: Path = DATA_DVC) -> dict:
+def _read_pins(path: Path = PINS) -> dict:
     if not path.is_file():
-        raise DataError(f"{path} is missing: it pins the embedded dataset; restore it from git")
-    return yaml.safe_load(path.read_text()) or {}
+        raise DataError(f"{path} is missing: it pins the embedded datasets; restore it from git")
+    try:
+        pins = (yaml.safe_load(path.read_text()) or {}).get("pins")
+    except yaml.YAMLError as err:
+        raise DataError(f"{path} is not valid YAML ({err}); restore it from git") from None
+    if not isinstance(pins, dict) or not pins:
+        raise DataError(f"{path} has no `pins:` mapping; restore it from git")
+    return pins
 
 
-def check_data(profile: dict, data_dvc: Path = DATA_DVC) -> dict:
+def check_data(profile: dict, pins: Path = PINS) -> dict:
     """Stage ``check_data``: refuse data that differs from the pinned one, before training.
 
-    ``data.dvc`` imports the committed folder (``deps``) into the folder the
-    pipeline reads (``outs``) and records, under ``meta.pinned``, the hash of the
-    dataset this repository's results were made with. DVC itself re-imports a
-    changed folder and rewrites ``deps``/``outs`` silently; ``meta.pinned`` it
-    leaves alone, so comparing against it catches the change.
+    The stages read a copy (``data/pinned``) of a dataset committed to git
+    (``data/miniature``), which the ``copy_data`` stage keeps up to date; ``pins``
+    (``data/pins.yaml``) records the hash of the dataset this repository's results
+    were made with. A changed source is copied like any other, so comparing the copy
+    against the pin catches the change.
 
     Returns:
         What the training stages need to know: root, classes, image counts, hash.
 
     Raises:
-        DataError: the data differs from ``data.dvc``'s pin (the message says how
-            to restore it or how to re-pin on purpose), or the layout is wrong.
+        DataError: the data differs from the pin (the message says how to restore it
+            or how to re-pin on purpose), or the layout is wrong.
     """
     root = Path(profile["data"])
     if not (root / "train").is_dir() or not (root / "val").is_dir():
         hint = (
-            "run `dvc repro` (it imports data/miniature as declared in data.dvc)"
+            "run `dvc repro` (its copy_data stage copies data/miniature there)"
             if profile.get("pinned")
             else "set profiles.<profile>.data in params.yaml to the dataset's folder"
         )
         raise DataError(f"{root} has no train/ and val/ folders: {hint}")
     info: dict = {"root": str(root), "md5": None}
     if profile.get("pinned"):
-        info["md5"], info["source"] = verify_pinned(root, data_dvc)
+        info["md5"], info["source"] = verify_pinned(root, pins)
     classes = folders.check_classes(root, ("train", "val"))
     info["classes"] = classes
     info["images"] = {
@@ -95,78 +102,59 @@ def check_data(profile: dict, data_dvc: Path = DATA_DVC) -> dict:
     return info
 
 
-def verify_pinned(root: Path, data_dvc: Path = DATA_DVC) -> tuple[str, str | None]:
-    """The hash of ``root`` and its source folder, if ``data_dvc`` pins that hash.
+def verify_pinned(root: Path, pins: Path = PINS) -> tuple[str, str]:
+    """The hash of ``root`` and its source folder, if ``pins`` pins that hash.
 
-    ``data_dvc`` (``data.dvc``, ``transfer.dvc``) imports a committed folder into
-    ``root`` and records the hash the results were made with under ``meta.pinned``.
+    ``pins`` (``data/pins.yaml``) names, for each dataset, its committed ``source``,
+    the ``copy`` the stages read and the ``md5`` the results were made with.
 
     Raises:
         DataError: ``root`` differs from the pin (the message says how to restore
-            the pinned data or how to re-pin on purpose), or ``data_dvc`` pins nothing.
+            the pinned data or how to re-pin on purpose), or ``pins`` pins nothing
+            at ``root``.
     """
-    spec = _read_data_dvc(data_dvc)
-    pinned = (spec.get("meta") or {}).get("pinned")
-    outs = [o for o in spec.get("outs") or [] if Path(o.get("path", "")) == root]
-    if not pinned or not outs:
+    entries = [(n, e) for n, e in _read_pins(pins).items() if Path(e.get("copy", "")) == root]
+    if not entries or not entries[0][1].get("md5"):
         raise DataError(
-            f"{data_dvc} does not pin {root} (no meta.pinned, or no output at {root}); "
-            f"restore it with `git checkout {data_dvc}`"
+            f"{pins} pins no dataset copied to {root} (no entry with `copy: {root}` and "
+            f"an md5); restore it with `git checkout {pins}`"
         )
-    source = (spec.get("deps") or [{}])[0].get("path", "the source folder")
-    # First: a file deleted from the source stays in the persistent copy, which may
-    # then still match the pin while the source does not.
-    stale = _stale_files(root, Path(source))
-    if stale:
-        raise DataError(
-            f"{root} holds {len(stale)} file{'' if len(stale) == 1 else 's'} that {source} no "
-            f"longer has (the first: "
-            f"{root / stale[0]}): {root} is a copy of {source} that DVC updates without "
-            "deleting files, so that an edit there is never overwritten. Delete them, "
-            f"or delete {root} and run `dvc repro` to make a fresh copy."
-        )
+    name, entry = entries[0]
+    pinned, source = entry["md5"], str(entry.get("source", "the source folder"))
     actual, nfiles = dir_md5(root)
-    pin_arg = "" if Path(data_dvc) == DATA_DVC else f" {data_dvc}"
     if actual != pinned:
+        pin_arg = "" if name == "miniature" else f" {name}"
         raise DataError(
-            f"the dataset in {root} (imported from {source}) differs from the one pinned "
-            f"in {data_dvc}: md5 {actual} ({nfiles} files), pinned {pinned}. DVC has "
-            f"re-imported it silently; the results in this repository were made with the "
-            f"pinned data. To go back: `git checkout -- {source} {data_dvc}` then "
-            f"`dvc repro`. To use the new data on purpose: `python -m vgg_repro.pipeline "
-            f"pin-data{pin_arg}`, then commit {source} and {data_dvc}."
+            f"the dataset in {root} (copied from {source}) differs from the one pinned "
+            f"in {pins}: md5 {actual} ({nfiles} files), pinned {pinned}; the results in "
+            f"this repository were made with the pinned data. To go back: `git checkout "
+            f"-- {source}` then `dvc repro`. To use the new data on purpose: `python -m "
+            f"vgg_repro.pipeline pin-data{pin_arg}`, then commit {source} and {pins}."
         )
-    return actual, (spec.get("deps") or [{}])[0].get("path")
+    return actual, source
 
 
-def _stale_files(root: Path, source: Path) -> list[str]:
-    """Files under ``root`` (the copy) that are not under ``source``, as relative paths."""
-    if not source.is_dir():
-        return []
-    have = {p.relative_to(source) for p in source.rglob("*") if p.is_file()}
-    return sorted(
-        str(rel)
-        for p in root.rglob("*")
-        if p.is_file() and (rel := p.relative_to(root)) not in have
-    )
+def pin_data(name: str = "miniature", pins: Path = PINS) -> str:
+    """Accept the current data on purpose: write its hash into ``pins`` (``data/pins.yaml``).
 
+    Hashes the committed source folder of the dataset ``name``, which the
+    ``copy_data`` stage copies. Only that entry's ``md5:`` line changes, comments
+    and all else kept.
 
-def pin_data(data_dvc: Path = DATA_DVC) -> str:
-    """Accept the current data on purpose: write its hash into ``meta.pinned`` of ``data_dvc``.
-
-    Hashes the committed source folder (``deps``), which is what DVC imports.
-    Only the ``pinned:`` line changes; DVC updates ``deps``/``outs`` on the next
-    ``dvc repro``.
+    Raises:
+        DataError: ``pins`` has no dataset ``name`` (the message lists those it has).
     """
-    spec = _read_data_dvc(data_dvc)
-    source = Path((spec.get("deps") or [{}])[0].get("path", ""))
-    md5, _ = dir_md5(source)
-    text = data_dvc.read_text()
-    if re.search(r"^\s+pinned:", text, flags=re.M):
-        text = re.sub(r"^(\s+pinned:\s*)\S+", lambda m: m.group(1) + md5, text, flags=re.M)
-    else:
-        text = text.rstrip("\n") + f"\nmeta:\n  pinned: {md5}\n"
-    write_text(data_dvc, text)  # atomic: a killed run leaves the old pin, never half a file
+    entries = _read_pins(pins)
+    if name not in entries:
+        raise DataError(f"{pins} pins no dataset {name!r}; it pins {', '.join(sorted(entries))}")
+    md5, _ = dir_md5(Path(entries[name]["source"]))
+    lines = pins.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if re.match(rf"^\s+{re.escape(name)}:", line))
+    for i in range(start + 1, len(lines)):
+        if re.match(r"^\s+md5:", lines[i]):
+            lines[i] = re.sub(r"(md5:\s*)\S+", lambda m: m.group(1) + md5, lines[i])
+            break
+    write_text(pins, "".join(lines))  # atomic: a killed run leaves the old pin
     return md5
 
 
@@ -222,19 +210,17 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m vgg_repro.pipeline.check_data [--pin]``."""
     parser = argparse.ArgumentParser(prog="python -m vgg_repro.pipeline.check_data")
     parser.add_argument(
-        "--pin", action="store_true", help="accept the current data: write its hash into DVC_FILE"
+        "--pin", action="store_true", help="accept the current data: write its hash into PINS"
     )
     parser.add_argument(
-        "dvc_file",
+        "dataset",
         nargs="?",
-        default=str(DATA_DVC),
-        metavar="DVC_FILE",
-        help="with --pin: the file that pins the data (data.dvc, transfer.dvc)",
+        default="miniature",
+        help=f"with --pin: the dataset of {PINS} to re-pin (miniature, transfer)",
     )
     args = parser.parse_args(argv)
     if args.pin:
-        path = Path(args.dvc_file)
-        print(f"{path} now pins {pin_data(path)}; commit the data folder and {path}")
+        print(f"{PINS} now pins {args.dataset} at {pin_data(args.dataset)}; commit it and the data")
         return 0
     try:
         name, profile = load_profile()

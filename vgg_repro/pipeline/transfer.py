@@ -54,7 +54,6 @@ COMBINED = ("D+E", ("D", "E"))  # Table 11's "Net-D & Net-E": the two concatenat
 PIXELS = "pixels"
 TABLE11_PATH = METRICS / "transfer" / "table11.json"
 CORRECT_DIR = POSTERIORS / "transfer"
-TRANSFER_DVC = Path("transfer.dvc")
 
 
 def pixel_folder(root: Path, crop_size: int) -> dict:
@@ -89,7 +88,7 @@ def run_transfer(profile: dict) -> dict:
                 f"{root} has no {split}/ folder: the transfer data is ROOT/train/CLASS/IMAGE "
                 "and ROOT/test/CLASS/IMAGE (`vgg-repro data split` makes it from one folder)"
             )
-    md5 = verify_pinned(root, TRANSFER_DVC)[0] if settings.get("pinned") else None
+    md5 = verify_pinned(root)[0] if settings.get("pinned") else None
     paper_scales = [int(q) for q in settings.get("scales") or (256, 384, 512)]
     aggregation = settings.get("aggregation", "stack")
     cs = [float(c) for c in settings.get("C") or DEFAULT_CS]
