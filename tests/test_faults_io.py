@@ -126,6 +126,8 @@ def test_a_full_disk_during_fit_leaves_whole_checkpoints_only(data, tmp_path, mo
         (errno.ENOSPC, "No space left on device", "the disk is full"),
         (errno.EROFS, "Read-only file system", "the file system is read-only"),
         (errno.EACCES, "Permission denied", "permission denied"),
+        (errno.EPERM, "Operation not permitted", "not permitted"),
+        (errno.EDQUOT, "Disk quota exceeded", "the disk quota is used up"),
     ],
 )
 def test_evaluate_output_on_a_full_read_only_or_forbidden_disk_is_one_line(
@@ -170,6 +172,19 @@ def test_several_nodes_without_a_launcher_is_one_line_not_a_hang(data, tmp_path,
         assert var not in os.environ
     assert cli.main(_fit(data, tmp_path / "run", "--trainer.num_nodes", "2")) == 2
     _one_error_line(capsys.readouterr().err, "trainer.num_nodes=2", "torchrun or srun")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is there")
+@pytest.mark.parametrize("command", ["evaluate", "features"])
+def test_asking_for_a_gpu_on_a_machine_without_one_is_one_line(
+    data, model_file, tmp_path, capsys, command
+):
+    argv = [command, "--ckpt", str(model_file), "--data", str(data / "val"), "--device", "cuda"]
+    if command == "features":
+        argv += ["--out", str(tmp_path / "f.npy")]
+    assert cli.main(argv) == 2
+    _one_error_line(capsys.readouterr().err, "--device cuda: no CUDA GPU is available here")
+    assert not (tmp_path / "f.npy").exists()
 
 
 def test_lightnings_own_checks_are_one_line(data, tmp_path, capsys):
