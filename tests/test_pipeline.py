@@ -731,6 +731,13 @@ def test_seeds_summary_calls_significant_only_what_every_seed_gives(tmp_path, ca
     md = out.read_text()
     assert "| lrn | agrees | inconclusive | agrees | inconclusive |" in md
     assert "| A s256 single-scale | 12.0 | 14.0 | 16.0 | 14.0 | 4.0 |" in md
+    # A run older than a claim has no verdict on it: "not run", never "inconclusive".
+    older = results("agrees", "agrees", 1.0)
+    older["claims"] = older["claims"][:1]
+    newer = dict(results("agrees", "agrees", 1.0))
+    both = seeds.summarise({"seed-1": older, "seed-2": newer})
+    lrn = next(c for c in both["claims"] if c["id"] == "lrn")
+    assert lrn == {"id": "lrn", "verdicts": ["not run", "agrees"], "verdict": "inconclusive"}
     with pytest.raises(ConfigError, match="at least two seeds"):
         seeds.summarise({"seed-1": results("agrees", "agrees", 1.0)})
     smoke = dict(results("agrees", "agrees", 1.0), profile="smoke")

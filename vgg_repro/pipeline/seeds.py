@@ -22,7 +22,9 @@ from vgg_repro.errors import ConfigError
 from vgg_repro.files import write_text
 from vgg_repro.pipeline.common import run_stage, write_json
 
-__all__ = ["combine_verdicts", "error_spread", "main", "render_summary", "summarise"]
+__all__ = ["NOT_RUN", "combine_verdicts", "error_spread", "main", "render_summary", "summarise"]
+
+NOT_RUN = "not run"
 
 
 def combine_verdicts(verdicts: list[str]) -> str:
@@ -34,6 +36,8 @@ def combine_verdicts(verdicts: list[str]) -> str:
     'inconclusive'
     >>> combine_verdicts(["disagrees"] * 3)
     'disagrees'
+    >>> combine_verdicts(["agrees", "not run", "agrees"])
+    'inconclusive'
     """
     if verdicts and all(v == verdicts[0] for v in verdicts) and verdicts[0] != "inconclusive":
         return verdicts[0]
@@ -71,11 +75,13 @@ def summarise(runs: dict[str, dict]) -> dict:
     if len(profiles) != 1:
         raise ConfigError(f"the runs are of different profiles: {sorted(map(str, profiles))}")
     names = list(runs)
-    claim_ids = [c["id"] for c in next(iter(runs.values()))["claims"]]
+    claim_ids = list(dict.fromkeys(c["id"] for r in runs.values() for c in r["claims"]))
     claims = []
     for cid in claim_ids:
+        # A run made before a claim existed has no verdict on it: "not run", which is
+        # not a verdict that holds in every seed.
         verdicts = [
-            next((c["verdict"] for c in runs[n]["claims"] if c["id"] == cid), "inconclusive")
+            next((c["verdict"] for c in runs[n]["claims"] if c["id"] == cid), NOT_RUN)
             for n in names
         ]
         claims.append({"id": cid, "verdicts": verdicts, "verdict": combine_verdicts(verdicts)})
