@@ -83,3 +83,14 @@ def test_no_private_api_of_lightning_dvclive_or_jsonargparse():
     for path in (ROOT / "vgg_repro").rglob("*.py"):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             assert not private.search(line), f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+
+
+def test_the_copy_data_stages_copy_the_datasets_that_data_pins_yaml_pins():
+    """dvc.yaml lists each dataset's source and copy for copy_data; data/pins.yaml lists
+    them with their hash for check_data and pin-data: the two must name the same."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    pins = yaml.safe_load((ROOT / "data" / "pins.yaml").read_text())["pins"]
+    copied = stages["copy_data"]["foreach"]
+    assert copied == {name: {"source": p["source"], "copy": p["copy"]} for name, p in pins.items()}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())["profiles"]["miniature"]
+    assert {params["data"], params["transfer"]["data"]} <= {p["copy"] for p in pins.values()}

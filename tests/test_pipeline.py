@@ -580,8 +580,8 @@ def test_dvc_repro_smoke_on_a_fresh_clone(tmp_path):
     # A quiet log that says where it is: each stage names itself and its place, each
     # training epoch is one line, Lightning's advertisement and its empty FLOPs count
     # are gone, and the run ends by naming its report.
-    assert "stage 1 of 29: check_data" in out and "stage 29 of 29: report" in out
-    assert "stage 4 of 29: train_s256@B" in out
+    assert "stage 1 of 31: copy_data@miniature" in out and "stage 31 of 31: report" in out
+    assert "stage 3 of 31: check_data" in out and "stage 6 of 31: train_s256@B" in out
     assert re.search(r"epoch 1/1: loss [0-9.]+, val top-1 error [0-9.]+%, lr ", out)
     assert "Tip" not in out and "litlogger" not in out and "FLOPs" not in out
     assert "LeafSpec" not in out
