@@ -572,6 +572,9 @@ class Terminology(SphinxDirective):
         return [table]
 
 
+_FIELD = re.compile(r"\{([a-z_]+)\}")
+
+
 class FillFields(SphinxPostTransform):
     """Fill the fields of the generated sentences (``{estimate}``, ``{p}``) once the page
     is translated: each value becomes an isolated left-to-right run, so that its signs,
@@ -589,28 +592,23 @@ class FillFields(SphinxPostTransform):
             if not fields:
                 continue
             for text in list(para.findall(nodes.Text)):
-                parent = text.parent
-                parts = re.split(r"\{([a-z_]+)\}", text.astext())
+                parts = _FIELD.split(text.astext())  # text, field, text, field, ..., text
                 if len(parts) == 1:
                     continue
-                if isinstance(parent, ltr_run):  # already isolated by the translator
+                values = [fields.get(name, "{" + name + "}") for name in parts[1::2]]
+                if isinstance(text.parent, ltr_run):  # already isolated by the translator
                     filled = "".join(
-                        fields.get(p, "{" + p + "}") if i % 2 else p for i, p in enumerate(parts)
+                        p if i % 2 == 0 else values[i // 2] for i, p in enumerate(parts)
                     )
-                    parent.replace(text, nodes.Text(filled))
+                    text.parent.replace(text, nodes.Text(filled))
                     continue
                 new: list[nodes.Node] = []
-                for i, part in enumerate(parts):
-                    if i % 2 == 0:
-                        if part:
-                            new.append(nodes.Text(part))
-                    else:
-                        value = fields.get(part, "{" + part + "}")
-                        new.append(ltr_run(value, value))
-                index = parent.index(text)
-                parent.remove(text)
-                for offset, node in enumerate(new):
-                    parent.insert(index + offset, node)
+                for i, part in enumerate(parts[::2]):
+                    if part:
+                        new.append(nodes.Text(part))
+                    if i < len(values):
+                        new.append(ltr_run(values[i], values[i]))
+                text.parent.replace(text, new)
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

@@ -29,7 +29,7 @@ _CHAR_MAP = str.maketrans(
         **{chr(0x06F0 + d): str(d) for d in range(10)},  # Extended (Persian) digits
     }
 )
-_CONJUNCTIONS = "وف"
+CONJUNCTIONS = "وف"  # و ف: written onto the next word
 _PREPOSITIONS = "بكل"
 # Attached pronouns, longest first. A stem that loses one and ends in ت may be a word
 # in ة (ta marbuta is written ت before a suffix: شبكة -> شبكتها).
@@ -83,7 +83,7 @@ def word_forms(token: str) -> set[str]:
     forms = {token}
     if not re.fullmatch(r"[\u0621-\u064a]+", token):
         return forms
-    for chars in (_CONJUNCTIONS, _PREPOSITIONS):
+    for chars in (CONJUNCTIONS, _PREPOSITIONS):
         forms |= {w[1:] for w in forms if len(w) > 2 and w[0] in chars}
     forms |= {strip_article(w) for w in forms}
     # The alef of the accusative tanween (عمقاً -> عمقا once the harakat are gone).

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vgg_repro.errors import ConfigError
-from vgg_repro.i18n.arabic import normalize_arabic, strip_article, tokenize, word_forms
+from vgg_repro.i18n.arabic import (
+    CONJUNCTIONS,
+    normalize_arabic,
+    strip_article,
+    tokenize,
+    word_forms,
+)
 from vgg_repro.i18n.rst import prose
 
 GLOSSARY_COLUMNS = ("en", "ar", "ar_variants", "ar_unrelated", "definition_en", "definition_ar")
@@ -30,11 +36,11 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _token_matches(term_token: str, forms: set[str]) -> bool:
-    if term_token in forms or strip_article(term_token) in forms:
+    bare = strip_article(term_token)
+    if term_token in forms or bare in forms:
         return True
     # The construct state of a dual or a sound plural drops its nun: شبكتان -> «شبكتا
     # الورقة» (the paper's two networks), طبقتين -> «طبقتي الالتفاف».
-    bare = strip_article(term_token)
     return len(bare) >= 5 and bare.endswith(("ان", "ين", "ون")) and bare[:-1] in forms
 
 
@@ -49,14 +55,11 @@ def _unrelated_spans(tokens: list[str], unrelated: Iterable[str]) -> set[int]:
         words = tokenize(phrase)
         for i in range(len(tokens) - len(words) + 1):
             first = tokens[i]
-            if first[:1] in _CONJUNCTIONS_BEFORE_PHRASE and first[1:] == words[0]:
+            if first[:1] in CONJUNCTIONS and first[1:] == words[0]:
                 first = first[1:]
             if words and first == words[0] and tokens[i + 1 : i + len(words)] == words[1:]:
                 covered.update(range(i, i + len(words)))
     return covered
-
-
-_CONJUNCTIONS_BEFORE_PHRASE = ("و", "ف")
 
 
 def find_arabic_term(text: str, forms: Iterable[str], unrelated: Iterable[str] = ()) -> bool:
