@@ -137,6 +137,30 @@ def _dvc(repo: Path, env: dict | None = None) -> subprocess.Popen:
     )
 
 
+def _session_alive(sid: int) -> bool:
+    """Whether a live (not zombie) process of session ``sid`` is left."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while it was read
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:  # state, then ppid pgrp session
+            return True
+    return False
+
+
+def _kill_job(proc: subprocess.Popen, sig: int) -> None:
+    """Signal the whole job, as a scheduler does, and wait for all of it to end: dvc
+    exits at once, while the training under it may still finish its batch (Lightning's
+    SIGTERM handling) and write one more checkpoint."""
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=120)
+    deadline = time.monotonic() + 120
+    while _session_alive(proc.pid):
+        assert time.monotonic() < deadline, "the training outlived dvc by 2 minutes"
+        time.sleep(0.05)
+
+
 def _model_weights(repo: Path) -> dict:
     return checkpoints.load_checkpoint(repo / "models" / "A" / "s256" / "model.pt")["state_dict"]
 
@@ -197,8 +221,7 @@ def test_killed_dvc_repro_resumes_to_the_same_weights(pipeline_clone, sig):
     _wait_for(last, proc)
     time.sleep(random.uniform(0.0, 1.0))  # a random point after the first checkpoint
     assert proc.poll() is None, "the run ended before it could be killed"
-    os.killpg(proc.pid, sig)
-    proc.wait(timeout=120)
+    _kill_job(proc, sig)
     assert checkpoints.load_checkpoint(last)  # the checkpoint on disk is whole
     _resume_and_compare(repo, straight, last)
 
@@ -251,6 +274,5 @@ def test_slurm_requeue_on_sigusr1_resumes_to_the_same_weights(pipeline_clone, tm
         assert time.monotonic() < deadline and proc.poll() is None, "no requeue"
         time.sleep(0.05)
     assert requeued.read_text().split() == ["requeue", "4242"]
-    os.killpg(proc.pid, signal.SIGKILL)  # the time limit
-    proc.wait(timeout=120)
+    _kill_job(proc, signal.SIGKILL)  # the time limit
     _resume_and_compare(repo, straight, last, env)
