@@ -22,7 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler
 
 from vgg_repro.data.folders import IMAGE_EXTENSIONS, class_folders
-from vgg_repro.data.transforms import isotropic_rescale
+from vgg_repro.data.transforms import isotropic_rescale, to_uint8_tensor
 from vgg_repro.errors import DataError
 
 MAX_CONSECUTIVE_BAD = 100  # with skip_bad_files: give up on a folder that is mostly unreadable
@@ -97,7 +97,8 @@ class ImageFolder(Dataset):
         jpeg_draft: let libjpeg decode at reduced size (see :func:`load_image`).
         cache_decoded: keep each image in memory once decoded, rescaled to the
             transform's fixed scale if it has one (``fixed_scale``), so that later
-            epochs only crop and flip. For datasets that fit in memory (the
+            epochs only crop and flip (as tensor slicing, for a transform with
+            ``accepts_rescaled_tensor``). For datasets that fit in memory (the
             miniature: about 20 MB at S = 37), not for ImageNet. Each loader
             process keeps its own copy.
     """
@@ -146,7 +147,7 @@ class ImageFolder(Dataset):
         self.transform, self.skip_bad_files, self.jpeg_draft = transform, skip_bad_files, jpeg_draft
         self.skip_log = Path(skip_log) if skip_log else None
         self.cache_decoded = cache_decoded
-        self._cache: dict[int, Image.Image] = {}
+        self._cache: dict[int, Image.Image | torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -167,7 +168,7 @@ class ImageFolder(Dataset):
             return (image, label, *extras)
         raise DataError(f"{MAX_CONSECUTIVE_BAD} consecutive unreadable images in {self.root}")
 
-    def _decoded(self, index: int, path: str, seed: int) -> Image.Image:
+    def _decoded(self, index: int, path: str, seed: int) -> Image.Image | torch.Tensor:
         if not self.cache_decoded:
             min_side = self.transform.target_scale(seed) if self.jpeg_draft else None
             return load_image(path, min_side)
@@ -177,8 +178,11 @@ class ImageFolder(Dataset):
             largest = getattr(self.transform, "largest_scale", None)
             img = load_image(path, largest if self.jpeg_draft else None)
             if fixed is not None:
-                # The transform's rescale to this size is then a no-op.
+                # The transform's rescale to this size is then a no-op; a transform that
+                # takes the rescaled image as a tensor only slices it at every epoch.
                 img = isotropic_rescale(img, fixed)
+                if getattr(self.transform, "accepts_rescaled_tensor", False):
+                    img = to_uint8_tensor(img)
             self._cache[index] = img
         return img
 

@@ -13,9 +13,11 @@ Training images go through, per image and per iteration:
    RGB value, computed on the training set, from each pixel" (Sec. 2.1).
 
 Steps 1-3 run in the loader's worker processes on PIL images (C code, no Python
-per pixel) and yield uint8 tensors; steps 4-5 are tensor ops applied to the whole
-batch on the device (see ``ImageFolderDataModule.on_after_batch_transfer``), so
-four times fewer bytes travel to the GPU. Every random draw of an image comes
+per pixel), or, when the image was rescaled once to a fixed S and kept as a uint8
+tensor (``cache_decoded``), as slicing of that tensor, and yield uint8 tensors;
+steps 4-5 are tensor ops applied to the whole batch on the device (see
+``ImageFolderDataModule.on_after_batch_transfer``), so four times fewer bytes
+travel to the GPU. Every random draw of an image comes
 from one integer seed (:class:`TrainTransform`), so the same sample gets the same
 augmentation whatever the number of workers, processes or restarts.
 """
@@ -86,6 +88,18 @@ def random_crop(img: Image.Image, size: int, rng: random.Random) -> Image.Image:
     w, h = img.size
     left, top = rng.randint(0, w - size), rng.randint(0, h - size)
     return img.crop((left, top, left + size, top + size))
+
+
+def random_crop_tensor(image: torch.Tensor, size: int, rng: random.Random) -> torch.Tensor:
+    """:func:`random_crop` of a ``(3, H, W)`` tensor: the same draws, the same pixels.
+
+    >>> image = torch.arange(2 * 3 * 4).view(2, 3, 4)
+    >>> random_crop_tensor(image, 2, random.Random(0)).shape
+    torch.Size([2, 2, 2])
+    """
+    h, w = image.shape[-2:]
+    left, top = rng.randint(0, w - size), rng.randint(0, h - size)
+    return image[:, top : top + size, left : left + size]
 
 
 def center_crop(img: Image.Image, size: int) -> Image.Image:
@@ -192,14 +206,29 @@ class TrainTransform:
         """The S that ``self(img, seed)`` will use (lets the JPEG decoder shrink early)."""
         return self.draw_scale(random.Random(seed))
 
-    def __call__(self, img: Image.Image, seed: int) -> tuple[torch.Tensor, ...]:
-        """``(uint8 crop (3, crop, crop),)`` plus ``(alpha (3,),)`` when shifting colour."""
+    # ImageFolder(cache_decoded=True) may pass the image already rescaled to the fixed
+    # S as a (3, H, W) uint8 tensor: cropping and flipping it is then slicing, with the
+    # same random draws and the same pixels as the PIL path.
+    accepts_rescaled_tensor = True
+
+    def __call__(self, img: Image.Image | torch.Tensor, seed: int) -> tuple[torch.Tensor, ...]:
+        """``(uint8 crop (3, crop, crop),)`` plus ``(alpha (3,),)`` when shifting colour.
+
+        ``img`` is a PIL image, or a ``(3, H, W)`` uint8 tensor whose shorter side is
+        the fixed S (see ``accepts_rescaled_tensor``).
+        """
         rng = random.Random(seed)
-        img = isotropic_rescale(img, self.draw_scale(rng))
-        img = random_crop(img, self.crop_size, rng)
-        if self.flip and rng.random() < 0.5:
-            img = img.transpose(Image.FLIP_LEFT_RIGHT)
-        out = to_uint8_tensor(img)
+        scale = self.draw_scale(rng)
+        if isinstance(img, torch.Tensor):
+            if min(img.shape[-2:]) != scale:
+                raise ValueError(f"a tensor image must be rescaled to S = {scale} already")
+            out = random_crop_tensor(img, self.crop_size, rng)
+            out = out.flip(-1) if self.flip and rng.random() < 0.5 else out.clone()
+        else:
+            img = random_crop(isotropic_rescale(img, scale), self.crop_size, rng)
+            if self.flip and rng.random() < 0.5:
+                img = img.transpose(Image.FLIP_LEFT_RIGHT)
+            out = to_uint8_tensor(img)
         if not self.colour_std:
             return (out,)
         alpha = torch.tensor([rng.gauss(0.0, self.colour_std) for _ in range(3)])
@@ -230,6 +259,16 @@ class EvalTransform:
         """Q."""
         return self.scale
 
-    def __call__(self, img: Image.Image, seed: int | None = None) -> tuple[torch.Tensor]:
-        """``(uint8 crop (3, crop, crop),)``."""
+    accepts_rescaled_tensor = True  # as TrainTransform's
+
+    def __call__(
+        self, img: Image.Image | torch.Tensor, seed: int | None = None
+    ) -> tuple[torch.Tensor]:
+        """``(uint8 crop (3, crop, crop),)``; ``img`` may be a tensor rescaled to Q."""
+        if isinstance(img, torch.Tensor):
+            if min(img.shape[-2:]) != self.scale:
+                raise ValueError(f"a tensor image must be rescaled to Q = {self.scale} already")
+            h, w = img.shape[-2:]
+            top, left = (h - self.crop_size) // 2, (w - self.crop_size) // 2
+            return (img[:, top : top + self.crop_size, left : left + self.crop_size].clone(),)
         return (to_uint8_tensor(center_crop(isotropic_rescale(img, self.scale), self.crop_size)),)
