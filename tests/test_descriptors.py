@@ -104,6 +104,17 @@ def test_two_nets_concatenate_to_the_summed_width(tiny_transfer):
     assert both["classes"] == ["chevron", "diamond", "hourglass"]
 
 
+def test_each_row_of_a_folder_is_that_files_descriptor(tiny_transfer):
+    """Images are batched by size, not in the folder's order: the rows must still be
+    in the order of ``files``, each the descriptor of its own image."""
+    net = EvalNet(_tiny_net(0), "a", mean_rgb=(120.0, 110.0, 100.0))
+    root = tiny_transfer / "train"
+    got = D.describe_folder([net], root, [37, 55], batch_size=4)
+    alone = D.describe(net, [root / f for f in got["files"]], [37, 55], batch_size=1)
+    np.testing.assert_allclose(got["features"], alone.numpy(), rtol=1e-5, atol=1e-6)
+    assert got["files"] == sorted(got["files"])  # the folder's order, class by class
+
+
 def test_linear_classifier_separates_separable_features():
     rng = np.random.default_rng(0)
     centres = np.eye(4, 16) * 10
@@ -116,6 +127,19 @@ def test_linear_classifier_separates_separable_features():
     result = T.transfer(train, test, folds=3)
     assert result["metric"] == "mean_class_accuracy" and result["value"] == 100.0
     assert all(result["correct"]) and result["n_test"] == 24 and result["C"] in T.DEFAULT_CS
+
+
+def test_the_classifier_does_not_depend_on_the_number_of_processes():
+    """The transfer stage runs the cross-validation on every core: same C, same
+    predictions, same cross-validated score as on one."""
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 10)
+    x = rng.normal(0, 1, size=(len(labels), 8)) + np.eye(3, 8)[labels] * 1.5  # overlapping
+    one, chosen_one = T.fit_linear(x, labels, folds=3, jobs=None)
+    two, chosen_two = T.fit_linear(x, labels, folds=3, jobs=2)
+    assert chosen_one == chosen_two
+    probe = rng.normal(0, 1, size=(50, 8))
+    assert (one.predict(probe) == two.predict(probe)).all()
 
 
 def test_multi_label_images_are_scored_by_mean_average_precision():

@@ -79,6 +79,7 @@ def fit_linear(
     cs: Sequence[float] = DEFAULT_CS,
     folds: int = 5,
     seed: int = 0,
+    jobs: int | None = None,
 ):
     """A linear SVM on ``features``, C chosen by cross-validation on them alone.
 
@@ -89,6 +90,8 @@ def fit_linear(
         cs: the values of C to choose from.
         folds: cross-validation folds (fewer when a class has fewer images).
         seed: shuffles the folds.
+        jobs: processes for the cross-validation fits (scikit-learn's ``n_jobs``;
+            ``None``: one). The result does not depend on it.
 
     Returns:
         The fitted classifier and a dict: ``C`` (the chosen C), ``cv_score`` (its
@@ -119,9 +122,8 @@ def fit_linear(
             "cross-validating C needs at least 2 training images of every class "
             f"(and, multi-label, 2 without it); the smallest class has {smallest}"
         )
-    search = GridSearchCV(
-        estimator, grid, cv=splitter(k, shuffle=True, random_state=seed), scoring=scoring
-    )
+    cv = splitter(k, shuffle=True, random_state=seed)
+    search = GridSearchCV(estimator, grid, cv=cv, scoring=scoring, n_jobs=jobs)
     search.fit(features, targets)
     c = next(iter(search.best_params_.values()))
     return search.best_estimator_, {
@@ -138,11 +140,13 @@ def transfer(
     cs: Sequence[float] = DEFAULT_CS,
     folds: int = 5,
     seed: int = 0,
+    jobs: int | None = None,
 ) -> dict:
     """Train the linear classifier on ``train``'s descriptors and score it on ``test``'s.
 
     ``train`` and ``test`` are what :func:`~vgg_repro.evaluation.descriptors.load_features`
-    returns (``features``, ``files``, ``labels``, ``classes``).
+    returns (``features``, ``files``, ``labels``, ``classes``); ``cs``, ``folds``,
+    ``seed`` and ``jobs`` are :func:`fit_linear`'s.
 
     Returns:
         ``metric`` (``"mean_class_accuracy"`` or ``"mAP"``), ``value`` (percent),
@@ -179,7 +183,7 @@ def transfer(
     t_test, r_test, names = image_labels(test["files"], test_labels, len(classes))
     multi = bool(t_train.sum(1).max() > 1 or t_test.sum(1).max() > 1)
     y_train = t_train if multi else t_train.argmax(1)
-    model, chosen = fit_linear(x_train[r_train], y_train, cs=cs, folds=folds, seed=seed)
+    model, chosen = fit_linear(x_train[r_train], y_train, cs=cs, folds=folds, seed=seed, jobs=jobs)
     result = chosen | {
         "n_train": len(r_train),
         "n_test": len(r_test),

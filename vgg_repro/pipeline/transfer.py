@@ -16,6 +16,7 @@ descriptor, for the report's paired tests.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 from pathlib import Path
 
@@ -126,12 +127,14 @@ def run_transfer(profile: dict) -> dict:
         }
         # The baseline sees what a net's training crop sees: the image at the crop size.
         described[PIXELS] = {s: pixel_folder(view / s, crops[0]) for s in ("train", "test")}
+    # The cross-validation's SVM fits run one per core; the result does not depend on it.
+    jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     shutil.rmtree(CORRECT_DIR, ignore_errors=True)  # a stage output, which DVC deletes too
     CORRECT_DIR.mkdir(parents=True)
     table: dict[str, dict] = {}
     files = None
     for name, splits in described.items():
-        result = transfer(splits["train"], splits["test"], cs=cs, folds=folds)
+        result = transfer(splits["train"], splits["test"], cs=cs, folds=folds, jobs=jobs)
         correct = result.pop("correct", None)
         test_files = result.pop("test_files", None)
         result.pop("per_class", None)
