@@ -9,9 +9,9 @@ CPU cores (2 by default: the budget is "10 minutes on a 2-core CPU"), runs
     python bench/bench_repro.py --profile smoke --output /tmp/smoke.json
     python bench/bench_repro.py --keep /tmp/repro-run   # keep the clone to inspect
 
-The file records the wall time, the stages that ran, the machine (CPU count, the
-cores used, the load average before and after: other work on a shared machine
-slows the run) and the versions. This is a benchmark, not a test: it asserts
+The file records the wall time, the stages that ran with the seconds of each, the
+machine (CPU count, the cores used, the load average before and after: other work
+on a shared machine slows the run) and the versions. This is a benchmark, not a test: it asserts
 nothing and exits with ``dvc repro``'s status.
 """
 
@@ -67,13 +67,30 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()
     start = time.perf_counter()
-    proc = subprocess.run(
-        ["dvc", "repro"], cwd=work, env=env, preexec_fn=pin, capture_output=True, text=True
+    # dvc's output is read as it comes, so that each stage gets the seconds from its
+    # "Running stage" line to the next one (its command and DVC's bookkeeping after it).
+    proc = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=work,
+        env=env,
+        preexec_fn=pin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    lines, ran, began = [], [], []
+    for line in proc.stdout:
+        lines.append(line)
+        stage = re.search(r"Running stage '([^']+)'", line)
+        if stage:
+            ran.append(stage[1])
+            began.append(time.perf_counter())
+    proc.wait()
     wall = time.perf_counter() - start
     load_after = os.getloadavg()
-    log = proc.stdout + proc.stderr
-    ran = re.findall(r"Running stage '([^']+)'", log)
+    log = "".join(lines)
+    ends = began[1:] + [start + wall]
+    seconds = {name: round(end - at, 1) for name, at, end in zip(ran, began, ends, strict=True)}
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True
     ).stdout.strip()
@@ -95,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": round(wall, 1),
         "stages_run": len(ran),
         "stages": ran,
+        "stage_seconds": seconds,
+        "before_first_stage_seconds": round((began[0] if began else start + wall) - start, 1),
         "cores_used": len(cores),
         "cpu_count": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load_before],

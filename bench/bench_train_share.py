@@ -13,6 +13,11 @@ Measures, in one run and on the committed data (``data/miniature``):
    image decoded from its JPEG at every epoch, one loader process, as before), in
    images/s of the training loop (Lightning's ``train/throughput``, the last epochs).
 
+3. the training loader alone (crop, flip, colour draws, batching; one process) over
+   one epoch of the cached images, with the cache holding the images rescaled to S
+   as uint8 tensors, cropped by slicing (the default), against PIL images cropped
+   by PIL (as before 2 December 2026): the same pixels, in images/s.
+
 It prints the share of the training loop's wall time spent in forward and
 backward (throughput of 2 divided by that of 1) for both, and their ratio.
 This is a benchmark: it asserts nothing. Nothing else should run meanwhile.
@@ -67,6 +72,27 @@ def fit_throughput(epochs: int, extra: list[str]) -> float:
     return sum(tail) / len(tail)
 
 
+def loader_throughput(tensor_cache: bool, epochs: int = 3) -> float:
+    """Images/s of the miniature's training loader (net A's S = 37) after its first epoch."""
+    from vgg_repro.data import transforms as T
+    from vgg_repro.data.images import ImageFolder, SeededSampler
+
+    class PILCache(T.TrainTransform):
+        accepts_rescaled_tensor = False
+
+    kind = T.TrainTransform if tensor_cache else PILCache
+    data = ImageFolder(ROOT / "data" / "miniature" / "train", kind(37, 37, 32), cache_decoded=True)
+    sampler = SeededSampler(data, seed=1)
+    loader = torch.utils.data.DataLoader(data, batch_size=64, sampler=sampler, drop_last=True)
+    rates = []
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        start = time.perf_counter()
+        n = sum(len(labels) for _, labels, _ in loader)
+        rates.append(n / (time.perf_counter() - start))
+    return max(rates[1:])  # the first epoch decodes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=4)
@@ -76,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     compute = compute_throughput()
     cached = fit_throughput(args.epochs, [])
     decoded = fit_throughput(args.epochs, ["--data.cache_decoded=false", "--data.num_workers=1"])
+    loader_tensor, loader_pil = loader_throughput(True), loader_throughput(False)
     result = {
+        "loader_tensor_cache_images_per_s": round(loader_tensor, 1),
+        "loader_pil_cache_images_per_s": round(loader_pil, 1),
+        "speedup_loader_tensor_over_pil": round(loader_tensor / loader_pil, 3),
         "forward_backward_images_per_s": round(compute, 1),
         "fit_cached_images_per_s": round(cached, 1),
         "fit_decoding_every_epoch_images_per_s": round(decoded, 1),
