@@ -17,6 +17,13 @@ dense and multi-crop computed again for their combination) against one
 
     python bench/bench_eval.py --stage --ckpt models/D/jitter/model.pt --data data/pinned/val
 
+``--layouts`` times dense and multi-crop evaluation of the same net and images on
+contiguous (NCHW) against channels-last (NHWC) tensors, the layout that evaluation
+uses on every device::
+
+    python bench/bench_eval.py --layouts --width 0.0625 --crop-size 32 --classes 10 \\
+        --scales 37,55,73 --images 8
+
 Not a test: timings depend on the machine. Random weights (cost does not depend on them).
 """
 
@@ -86,6 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     parser.add_argument("--stage", action="store_true", help="time one row's evaluate stage")
+    parser.add_argument("--layouts", action="store_true", help="channels-last against NCHW")
+    parser.add_argument("--crop-size", type=int, default=224, help="the net's (miniature: 32)")
+    parser.add_argument("--classes", type=int, default=1000, help="the net's (miniature: 10)")
     parser.add_argument("--ckpt", default="models/D/jitter/model.pt", help="with --stage")
     parser.add_argument("--data", default="data/pinned/val", help="with --stage: ROOT/CLASS/*")
     args = parser.parse_args(argv)
@@ -102,12 +112,33 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     scales = [int(q) for q in args.scales.split(",")]
     torch.manual_seed(0)
-    model = models.build(args.arch, width=args.width, init="xavier").eval().to(device)
+    model = models.build(
+        args.arch, args.classes, width=args.width, crop_size=args.crop_size, init="xavier"
+    )
+    model = model.eval().to(device)
     net = models.to_dense(model)
     batches = [synthetic(args.images, q, device) for q in scales]
 
     def crops(n, x):
         return multi_crop(n, x, chunk=args.batch_size)
+
+    if args.layouts:
+        name = f"{args.arch} (width {args.width:g})"
+        print(f"{name}, Q = {scales}, 4:3 images, {args.device}, {torch.get_num_threads()} threads")
+        for label, protocol in (("dense", dense_evaluate), ("multi-crop", crops)):
+            rates = []
+            for layout in (torch.contiguous_format, torch.channels_last):
+                laid = [x.contiguous(memory_format=layout) for x in batches]
+                with torch.inference_mode():
+                    rate = images_per_second(
+                        protocol, net.to(memory_format=layout), laid, args.repeats, device
+                    )
+                rates.append(rate)
+            print(
+                f"  {label:<11} contiguous {rates[0]:8.2f} images/s, channels-last "
+                f"{rates[1]:8.2f} images/s: {rates[1] / rates[0]:.2f}x"
+            )
+        return
 
     with torch.inference_mode():
         dense_rate = images_per_second(dense_evaluate, net, batches, args.repeats, device)
