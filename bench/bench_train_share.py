@@ -18,6 +18,10 @@ Measures, in one run and on the committed data (``data/miniature``):
    as uint8 tensors, cropped by slicing (the default), against PIL images cropped
    by PIL (as before 2 December 2026): the same pixels, in images/s.
 
+4. the same fit with channels-last tensors (``--model.channels_last=true``, which
+   changes the floating point of training, so the pipeline does not use it yet),
+   as a ratio to the contiguous fit.
+
 It prints the share of the training loop's wall time spent in forward and
 backward (throughput of 2 divided by that of 1) for both, and their ratio.
 This is a benchmark: it asserts nothing. Nothing else should run meanwhile.
@@ -102,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     compute = compute_throughput()
     cached = fit_throughput(args.epochs, [])
     decoded = fit_throughput(args.epochs, ["--data.cache_decoded=false", "--data.num_workers=1"])
+    channels_last = fit_throughput(args.epochs, ["--model.channels_last=true"])
     loader_tensor, loader_pil = loader_throughput(True), loader_throughput(False)
     result = {
         "loader_tensor_cache_images_per_s": round(loader_tensor, 1),
@@ -113,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         "share_forward_backward_cached": round(cached / compute, 3),
         "share_forward_backward_decoding": round(decoded / compute, 3),
         "speedup_cached_over_decoding": round(cached / decoded, 3),
+        "fit_channels_last_images_per_s": round(channels_last, 1),
+        "speedup_channels_last_over_contiguous": round(channels_last / cached, 3),
         "cpu_cores": len(os.sched_getaffinity(0)),
     }
     for k, v in result.items():
